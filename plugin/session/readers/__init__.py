@@ -1,0 +1,1 @@
+"""One module per session format; each exposes `read(path: Path) -> Session`."""
