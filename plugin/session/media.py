@@ -108,14 +108,12 @@ def probe_audio(path: Path) -> tuple[float, int, float]:
     """(duration s, channels, sample rate) of an audio file; raises ValueError if unreadable."""
     from pedalboard.io import AudioFile
 
+    if path.stat().st_size == 0:
+        raise ValueError("the audio file is empty")
     try:
-        if path.stat().st_size == 0:
-            raise ValueError("the file is empty")
         with AudioFile(str(path)) as f:
             return f.frames / f.samplerate, f.num_channels, float(f.samplerate)
-    except ValueError:
-        raise
-    except Exception as exc:  # pedalboard raises RuntimeError/OSError variants per codec
+    except Exception as exc:  # pedalboard raises ValueError/RuntimeError/OSError variants per codec
         raise ValueError(f"cannot decode audio ({exc})") from exc
 
 

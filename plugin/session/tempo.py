@@ -52,6 +52,10 @@ class TempoMap:
             time_signatures or [TimeSignature(0.0)], key=lambda ts: ts.beat
         )
 
+    def __repr__(self) -> str:
+        pts = ", ".join(f"({p.beat:g} b, {p.time:g} s, {p.bpm:g} bpm, {p.ramp})" for p in self.points)
+        return f"TempoMap([{pts}])"
+
     # ---- construction -------------------------------------------------------------------
     @classmethod
     def constant(cls, bpm: float = DEFAULT_BPM, numerator: int = 4, denominator: int = 4) -> "TempoMap":
