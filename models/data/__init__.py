@@ -1,0 +1,1 @@
+"""Training data: the instrument taxonomy and the synthetic multitrack corpus generator."""
