@@ -139,9 +139,9 @@ class Track:
         return max(ends, default=0.0)
 
     def settle_kind(self) -> None:
-        """Derive kind from content for tracks whose reader did not know it."""
-        if self.kind == "folder":
-            return
+        """Derive kind from the clips a track holds; folders and empty tracks keep theirs."""
+        if self.kind == "folder" or not (self.clips or self.midi_clips):
+            return  # an empty track keeps the kind its DAW gave it
         if self.clips and self.midi_clips:
             self.kind = "audio+midi"
         elif self.midi_clips:
