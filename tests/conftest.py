@@ -19,3 +19,9 @@ def sessions_dir() -> Path:
     if not SESSIONS.is_dir():
         pytest.skip(f"the shared session corpus is not at {SESSIONS}")
     return SESSIONS
+
+
+@pytest.fixture(autouse=True)
+def private_user_cache(tmp_path_factory, monkeypatch):
+    """No test writes into the user's real cache folder."""
+    monkeypatch.setenv("STEMSCOPE_CACHE_DIR", str(tmp_path_factory.mktemp("user-cache")))

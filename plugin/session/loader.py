@@ -44,7 +44,7 @@ def load_session(path: str | Path) -> Session:
         except OSError as exc:
             raise SessionError(p, f"cannot read the file ({exc.strerror or exc})") from exc
         if size == 0:
-            raise SessionError(p, f"the file is empty: not a {what}")
+            raise SessionError(p, f"the file is empty: not {_article(what)} {what}")
     reader = importlib.import_module(f"{__package__}.readers.{module}")
     try:
         session = reader.read(p)
@@ -58,3 +58,7 @@ def load_session(path: str | Path) -> Session:
         if track.kind != "folder":
             track.settle_kind()
     return session
+
+
+def _article(noun: str) -> str:
+    return "an" if noun[:1].lower() in "aeiou" else "a"
