@@ -108,13 +108,20 @@ def probe_audio(path: Path) -> tuple[float, int, float]:
     """(duration s, channels, sample rate) of an audio file; raises ValueError if unreadable."""
     from pedalboard.io import AudioFile
 
+    from ..audio.decode import mp3_gapless_trim
+
     if path.stat().st_size == 0:
         raise ValueError("the audio file is empty")
     try:
         with AudioFile(str(path)) as f:
-            return f.frames / f.samplerate, f.num_channels, float(f.samplerate)
+            frames, channels, rate = f.frames, f.num_channels, float(f.samplerate)
     except Exception as exc:  # pedalboard raises ValueError/RuntimeError/OSError variants per codec
         raise ValueError(f"cannot decode audio ({exc})") from exc
+    if path.suffix.lower() == ".mp3":
+        trim = mp3_gapless_trim(path)  # the encoder's delay and padding are not music
+        if trim:
+            frames = max(frames - sum(trim), 0)
+    return frames / rate, channels, rate
 
 
 def attach_media(session: Session, resolver: MediaResolver) -> Session:
