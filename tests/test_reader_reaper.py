@@ -182,8 +182,8 @@ def test_rppp_midi_item_notes(sessions_dir):
     (clip,) = session.tracks[0].midi_clips
     assert (clip.start, clip.duration, clip.name) == (2.0, 2.0, "guitar untitled MIDI item")
     # E 0 90 3c 60 / E 480 80 3c 00 / E 480 90 3c 60 ... e 480 90 3d 7c / e 960 80 3d 00, at 120 bpm
-    assert [(n.start, n.duration, n.pitch, n.velocity) for n in clip.notes] == pytest.approx(
-        [(2.0, 0.25, 60, 96), (2.5, 0.25, 60, 96), (3.0, 0.25, 60, 96), (3.5, 0.5, 61, 124)])
+    assert [(n.start, n.duration, n.pitch, n.velocity) for n in clip.notes] == [pytest.approx(n) for n in
+        [(2.0, 0.25, 60, 96), (2.5, 0.25, 60, 96), (3.0, 0.25, 60, 96), (3.5, 0.5, 61, 124)]]
     assert clip.events == []  # the end-of-source `E 0 b0 7b 00` is not a played controller
     assert load_session(sessions_dir / "reaper" / "rppp" / "empty-item-x3-with-text.RPP").tracks[0].clips == []
 
@@ -207,8 +207,8 @@ def test_vst_project_names_folders_and_lower_case_events(sessions_dir):
     assert session.tracks[2].kind == "folder"  # its only item plays a <SOURCE CLICK>: no audio clip
     assert all(not t.clips for t in session.tracks)
     notes = session.tracks[0].notes
-    assert [(n.start, n.duration, n.pitch, n.velocity) for n in notes] == pytest.approx(
-        [(0.0, 0.5, 60, 10), (0.5, 0.5, 62, 6), (1.0, 0.5, 64, 96), (1.5, 0.5, 65, 96)])
+    assert [(n.start, n.duration, n.pitch, n.velocity) for n in notes] == [pytest.approx(n) for n in
+        [(0.0, 0.5, 60, 10), (0.5, 0.5, 62, 6), (1.0, 0.5, 64, 96), (1.5, 0.5, 65, 96)]]
 
 
 def test_cli_info_json_on_a_real_project(sessions_dir):
