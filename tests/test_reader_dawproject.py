@@ -6,6 +6,7 @@ the Transport tempo), and the WAV inside bitwig-readme-example read with soundfi
 
 from __future__ import annotations
 
+import itertools
 import zipfile
 from pathlib import Path
 
@@ -335,6 +336,19 @@ def test_damaged_embedded_audio_is_reported_not_fatal(tmp_path, private_cache):
     assert not [p for p in private_cache.rglob("*") if p.is_file()]  # no half-written copy is left
 
 
+def test_undecodable_embedded_audio_is_named_as_the_project_writes_it(tmp_path, private_cache):
+    arrangement = """<Lanes><Lanes track="a"><Clips><Clip time="0" duration="1">
+        <Audio duration="1" sampleRate="22050" channels="1"><File path="audio/loop.wav"/></Audio>
+      </Clip></Clips></Lanes></Lanes>"""
+    path = write_project(tmp_path / "p", arrangement, tracks=track("a", "Audio", "audio"),
+                         files={"audio/loop.wav": b"RIFF0000 not audio"})
+    session = load_session(path)
+    (clip,) = session.tracks[0].clips
+    assert clip.missing and session.missing_media == ["audio/loop.wav"]  # not its copy in the cache
+    assert any(w.startswith("audio/loop.wav inside the project: cannot decode") for w in session.warnings)
+    assert not any(str(private_cache) in w for w in session.warnings)
+
+
 def test_track_structure_and_mixer(tmp_path):
     tracks = (
         '<Track id="f" name="Band" contentType="tracks"><Channel id="f-ch" role="submix">'
@@ -381,6 +395,62 @@ def test_midi_expressions_become_events(tmp_path):
         (0.0, "pitchwheel", 0, 0, None), (0.5, "pitchwheel", 8191, 0, None),
         (1.0, "control_change", 64, 1, 1)]
     assert clip.notes[0].velocity == 127
+
+
+def test_a_folder_is_mixed_by_the_master_track_inside_it(tmp_path):
+    # ProjectConverter writes a REAPER folder as a channel-less folder track holding a
+    # "<name> Master" track with role="master" that carries the folder's mute and fader.
+    tracks = """<Track contentType="tracks" id="f" name="Drums">
+        <Track contentType="notes audio" id="fm" name="Drums Master">
+          <Channel role="master" id="fm-ch"><Mute value="true"/><Volume unit="linear" value="0.5"/></Channel>
+        </Track>""" + track("k", "Kick") + "</Track>"
+    arrangement = f'<Lanes><Lanes track="k"><Clips><Clip time="0" duration="1">{notes(0)}</Clip></Clips></Lanes></Lanes>'
+    session = load_session(write_project(tmp_path / "p", arrangement, tracks=tracks))
+    folder, kick = session.tracks  # the empty folder master is not a track of its own
+    assert (folder.name, folder.kind, folder.muted, folder.gain) == ("Drums", "folder", True, 0.5)
+    assert kick.parent == 0 and not kick.muted
+    assert session.audible_tracks() == []  # the muted folder silences the kick
+
+
+def test_linear_controller_ramps_are_followed_and_a_clip_starts_from_the_held_value(tmp_path):
+    # 120 bpm. CC1 ramps 0 -> 1 over beats 0..2, then holds; the clip shows beats 1..3 at beat 4.
+    points = ('<Points unit="normalized"><Target expression="channelController" channel="0" controller="1"/>'
+              '<RealPoint time="0" value="0" interpolation="linear"/>'
+              '<RealPoint time="2" value="1" interpolation="hold"/></Points>')
+    arrangement = f"""<Lanes timeUnit="beats"><Lanes track="t"><Clips>
+        <Clip time="4" duration="2" playStart="1">{points}</Clip></Clips></Lanes></Lanes>"""
+    path = write_project(tmp_path / "p", arrangement, transport=tempo(120), tracks=track("t", "Synth"))
+    (clip,) = load_session(path).tracks[0].midi_clips
+    events = [(e.time, e.value) for e in clip.events]
+    # The window opens mid-ramp: the value reached there (half way, 63.5 -> 64) comes first, at 2 s.
+    assert events[0] == (pytest.approx(2.0), 64)
+    assert events[-1] == (pytest.approx(2.5), 127)  # the ramp ends at content beat 2 = beat 5
+    values = [v for _, v in events]
+    assert values == sorted(values) and len(values) > 10  # steps up, in 1/32-beat steps
+    assert all(b - a < 0.5 / 32 + 1e-9 for (a, _), (b, _) in itertools.pairwise(events))
+
+
+def test_tempo_automation_in_a_points_lane_of_the_master_track(tmp_path):
+    # ProjectConverter (REAPER -> DAWproject) puts the tempo envelope in the master track's lanes,
+    # targeting the transport's Tempo parameter, in the arrangement's unit (seconds here).
+    tracks = (track("master", "Master", content="audio").replace('role="regular"', 'role="master"')
+              + track("t", "Synth"))
+    transport = tempo(180) + '<TimeSignature id="sig" numerator="4" denominator="4"/>'
+    arrangement = f"""<Lanes timeUnit="seconds">
+        <Lanes track="master">
+          <Points unit="bpm"><Target parameter="tempo"/>
+            <RealPoint time="0" value="180"/><RealPoint time="2" value="90"/></Points>
+          <Points><Target parameter="sig"/><TimeSignaturePoint time="2" numerator="7" denominator="8"/></Points>
+        </Lanes>
+        <Lanes track="t"><Clips timeUnit="beats"><Clip time="8" duration="2">{notes(0)}</Clip></Clips></Lanes>
+      </Lanes>"""
+    session = load_session(write_project(tmp_path / "p", arrangement, transport=transport, tracks=tracks))
+    assert session.tempo.changes() == [{"time": 0.0, "bpm": 180.0}, {"time": 2.0, "bpm": 90.0}]
+    assert [(ts.beat, ts.numerator, ts.denominator) for ts in session.tempo.time_signatures] == [
+        (0.0, 4, 4), (6.0, 7, 8)]  # 2 s at 180 bpm is beat 6
+    (synth,) = session.tracks  # the empty master track is the mix, not a track
+    (clip,) = synth.midi_clips  # beat 8: 2 s, then 2 beats at 90 bpm
+    assert (clip.start, clip.duration) == (pytest.approx(2 + 2 * 60 / 90), pytest.approx(2 * 60 / 90))
 
 
 def test_alias_cycle_stops(tmp_path):

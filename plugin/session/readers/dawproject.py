@@ -40,6 +40,8 @@ MAX_DEPTH = 64  # nesting of timelines (Lanes in Clips in Lanes ...) followed at
 MAX_LOOP_PASSES = 100_000  # loop passes unrolled, all clips together
 MAX_TIMELINES = 1_000_000  # timelines read, every alias and loop pass counted
 RAMP_STEP_S = 0.1  # tempo ramps are followed this finely when mapping audio through beats
+MIDI_RAMP_STEP_BEATS = 1.0 / 32  # linear MIDI controller ramps become events this far apart
+MIDI_RAMP_STEP_S = 1.0 / 64
 
 _ZIP_READ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, OSError)
 
@@ -250,6 +252,7 @@ class _Reader:
     ids: dict[str, ET.Element] = field(default_factory=dict)
     track_by_id: dict[str, int] = field(default_factory=dict)
     master_tracks: set[int] = field(default_factory=set)
+    mixed_tracks: set[int] = field(default_factory=set)  # tracks with a Channel of their own
     loose_midi: dict[int, MidiClip] = field(default_factory=dict)  # per track: MIDI outside clips
     sized_by_notes: list[tuple[MidiClip, int, bool]] = field(default_factory=list)  # (clip, track, start too)
     audio: list[_AudioUse] = field(default_factory=list)
@@ -305,11 +308,9 @@ class _Reader:
             numerator, denominator = 4, 4
         first_sig = TimeSignature(0.0, numerator, denominator)
 
-        automation = _child(arrangement, "TempoAutomation")
+        automation, unit = _transport_automation(arrangement, "TempoAutomation", tempo_param, arrangement_unit)
         points: list[tuple[float, float, str]] = []
-        unit = arrangement_unit
         if automation is not None:
-            unit = _unit(automation.get("timeUnit")) or arrangement_unit
             lo, hi = _float(tempo_param, "min"), _float(tempo_param, "max")
             normalized = (automation.get("unit") or "").strip() == "normalized" and lo is not None and hi is not None
             for point in _children(automation, "RealPoint"):
@@ -326,9 +327,9 @@ class _Reader:
         build = TempoMap.from_seconds if unit == "seconds" else TempoMap.from_beats
         tempo = build(points, [first_sig])
 
-        sig_automation = _child(arrangement, "TimeSignatureAutomation")
+        sig_automation, sig_unit = _transport_automation(arrangement, "TimeSignatureAutomation", signature,
+                                                         arrangement_unit)
         if sig_automation is not None:
-            sig_unit = _unit(sig_automation.get("timeUnit")) or arrangement_unit
             sigs = [first_sig]
             for point in _children(sig_automation, "TimeSignaturePoint"):
                 time = _float(point, "time")
@@ -372,6 +373,7 @@ class _Reader:
         track = Track(name=el.get("name") or f"Track {index + 1}", kind=kind, parent=parent)
         channel = _child(el, "Channel")
         if channel is not None:
+            self.mixed_tracks.add(index)
             track.muted = bool(_bool(_child(channel, "Mute"), "value"))
             track.solo = bool(_bool(channel, "solo"))
             track.gain = _gain(_child(channel, "Volume"))
@@ -399,13 +401,23 @@ class _Reader:
         return self.unassigned
 
     def _drop_empty_masters(self) -> None:
-        """The master track is the mix, not a track: leave it out unless clips sit on it."""
+        """The master track is the mix, not a track: leave it out unless clips sit on it.
+
+        A folder without a Channel of its own is mixed by the master track inside it (how
+        ProjectConverter writes REAPER folders): that track's mute, solo and gain become the folder's.
+        """
         tracks = self.session.tracks
         parents = {t.parent for t in tracks}
         drop = {i for i in self.master_tracks
                 if not tracks[i].clips and not tracks[i].midi_clips and i not in parents}
         if not drop:
             return
+        for i in drop:
+            bus, folder = tracks[i], tracks[i].parent
+            if folder is not None and folder not in self.mixed_tracks:
+                tracks[folder].muted = tracks[folder].muted or bus.muted
+                tracks[folder].solo = tracks[folder].solo or bus.solo
+                tracks[folder].gain *= bus.gain
         new_index: dict[int, int] = {}
         kept: list[Track] = []
         for i, t in enumerate(tracks):
@@ -665,8 +677,16 @@ class _Reader:
     def _check_media(self) -> None:
         """Clips whose length is the file's take the probed length; say where the XML is wrong."""
         noted: set[str] = set()
+        copies = {str(path) for path in self.archive.extracted.values()}
         for use in self.audio:
             clip = use.clip
+            if clip.missing and clip.source in copies:
+                # An embedded file that cannot be decoded: name it as the project does, not by
+                # its copy in the cache.
+                copy, clip.source = clip.source, use.file
+                self.session.warnings = [
+                    w.replace(f"{copy}: ", f"{use.file} inside the project: ", 1).replace(copy, use.file)
+                    for w in self.session.warnings]
             if clip.source_duration is None:
                 continue
             if use.open_end is not None:
@@ -741,18 +761,44 @@ class _Reader:
         controller = {"control_change": _float(target, "controller"),
                       "polytouch": _float(target, "key")}.get(kind)
         unit = (el.get("unit") or "").strip()
+        points: list[tuple[float, float, bool]] = []  # (local time, raw MIDI value, ramps to the next)
         for point in el:
             time, value = _float(point, "time"), _float(point, "value")
             if time is None or value is None:
                 continue
-            at = scope.place(time)
-            if at < scope.lo - EPS or at >= scope.hi - EPS:
-                continue
-            if _tag(point) == "RealPoint" and (unit == "normalized" or (unit != "percent" and abs(value) <= 1)):
+            real = _tag(point) == "RealPoint"
+            if real and (unit == "normalized" or (unit != "percent" and abs(value) <= 1)):
                 value *= top
-            elif _tag(point) == "RealPoint" and unit == "percent":
+            elif real and unit == "percent":
                 value = value / 100 * top
+            points.append((time, value, real and (point.get("interpolation") or "").strip() == "linear"))
+        points.sort(key=lambda p: p[0])
+        # Linear segments become steps this far apart, as a MIDI controller plays them.
+        step = MIDI_RAMP_STEP_BEATS if scope.unit == "beats" else MIDI_RAMP_STEP_S
+        samples: list[tuple[float, float]] = []
+        for k, (time, value, linear) in enumerate(points):
+            samples.append((time, value))
+            if linear and k + 1 < len(points) and points[k + 1][1] != value and points[k + 1][0] > time:
+                t1, v1, _ = points[k + 1]
+                n = math.ceil((t1 - time) / step)
+                samples += [(time + (t1 - time) * i / n, value + (v1 - value) * i / n) for i in range(1, n)]
+        events: list[tuple[float, int]] = []
+        held = None  # the value reached before the audible window opens: it holds at the opening
+        for time, value in samples:
+            at = scope.place(time)
             raw = max(0, min(top, round(value)))
+            if at < scope.lo - EPS:
+                held = raw
+                continue
+            if at >= scope.hi - EPS:
+                break
+            if held is not None and not events and at > scope.lo + EPS:
+                events.append((scope.lo, held))
+            if not events or events[-1][1] != raw:
+                events.append((at, raw))
+        if held is not None and not events and scope.lo < scope.hi - EPS:
+            events.append((scope.lo, held))
+        for at, raw in events:
             clip.events.append(MidiEvent(at, kind, raw - 8192 if kind == "pitchwheel" else raw,
                                          channel if 0 <= channel <= 15 else 0,
                                          int(controller) if controller is not None else None))
@@ -774,6 +820,38 @@ class _Reader:
             for clip in track.midi_clips:
                 clip.notes.sort(key=lambda n: (n.start, n.pitch))
                 clip.events.sort(key=lambda e: e.time)
+
+
+def _transport_automation(arrangement: ET.Element | None, tag: str, parameter: ET.Element | None,
+                          arrangement_unit: str) -> tuple[ET.Element | None, str]:
+    """The points automating a transport parameter (tempo, time signature) and their time unit.
+
+    The format puts them in the Arrangement's TempoAutomation / TimeSignatureAutomation; some
+    writers (ProjectConverter, from REAPER) put them in a Points lane of the arrangement, on the
+    master track, whose Target names the transport parameter's id instead.
+    """
+    automation = _child(arrangement, tag)
+    if automation is not None and any(_tag(c).endswith("Point") for c in automation):
+        return automation, _unit(automation.get("timeUnit")) or arrangement_unit
+    ident = parameter.get("id") if parameter is not None else None
+    if ident and arrangement is not None:
+        for points, unit in _arrangement_points(arrangement, arrangement_unit):
+            target = _child(points, "Target")
+            if target is not None and target.get("parameter") == ident:
+                return points, unit
+    return automation, (_unit(automation.get("timeUnit")) if automation is not None else None) or arrangement_unit
+
+
+def _arrangement_points(el: ET.Element, unit: str) -> Iterator[tuple[ET.Element, str]]:
+    """Points lanes of the arrangement outside any clip, with the time unit each inherits."""
+    for child in el:
+        tag = _tag(child)
+        if tag in ("Lanes", "Points"):
+            child_unit = _unit(child.get("timeUnit")) or unit
+            if tag == "Points":
+                yield child, child_unit
+            else:
+                yield from _arrangement_points(child, child_unit)
 
 
 def _gain(volume: ET.Element | None) -> float:
