@@ -365,6 +365,17 @@ def test_playrate_offset_gain_and_fades(one_second_wav):
     assert not clip.short and clip.loop is None
 
 
+def test_auto_crossfade_length_replaces_the_manual_fade(one_second_wav):
+    # REAPER writes an automatic crossfade between overlapping items as the third FADEIN/FADEOUT
+    # field; the manual length (second field) is kept for when the items stop overlapping.
+    first = _audio_item(1.0, 0.6, extra="FADEOUT 1.1 0.01 0.2 1 1 0 0")
+    second = _audio_item(1.4, 0.5, extra="FADEIN 1.1 0.01 0.2 1 1 0 0")
+    path = _write_project(one_second_wav, f"<TRACK\n{first}\n{second}\n>")
+    first_clip, second_clip = load_session(path).tracks[0].clips
+    assert (first_clip.fade_in, first_clip.fade_out) == (0.25, 0.2)
+    assert (second_clip.fade_in, second_clip.fade_out) == (0.2, 0.5)
+
+
 def test_looping_item_longer_than_its_source_loops(one_second_wav):
     path = _write_project(one_second_wav, f"<TRACK\n{_audio_item(0, 3.0, loop=1)}\n{_audio_item(5, 3.0)}\n>")
     looped, plain = load_session(path).tracks[0].clips
@@ -392,6 +403,26 @@ def test_section_source_adds_its_start_and_ends_the_clip(one_second_wav):
     reversed_body = f"<TRACK\n{_audio_item(1.0, 0.2, source=reversed_section)}\n>"
     reversed_session = load_session(_write_project(one_second_wav, reversed_body, name="rev.rpp"))
     assert any("reversed source section" in w for w in reversed_session.warnings)
+
+
+def test_section_mode_3_reverses_the_whole_source_and_mode_2_the_section(one_second_wav):
+    # MODE 2 is "section + reverse", MODE 3 "reverse" alone: its STARTPOS/LENGTH are not a section.
+    def reversed_item(mode):
+        return _audio_item(1.0, 2.0, soffs=0.1, source=f"""<SOURCE SECTION
+    LENGTH 0.3
+    MODE {mode}
+    STARTPOS 0.5
+    OVERLAP 0.01
+    <SOURCE WAVE
+      FILE "a.wav"
+    >
+  >""")
+    body = f"<TRACK\n{reversed_item(2)}\n>\n<TRACK\n{reversed_item(3)}\n>"
+    session = load_session(_write_project(one_second_wav, body))
+    (section,), (whole,) = (t.clips for t in session.tracks)
+    assert (section.source_offset, section.duration) == pytest.approx((0.6, 0.2))
+    assert (whole.source_offset, whole.duration) == pytest.approx((0.1, 2.0))
+    assert any("2 item(s) with a reversed source section" in w for w in session.warnings)
 
 
 def test_takes_without_sel_play_the_first_and_take_volumes(one_second_wav):

@@ -11,11 +11,14 @@ full of plug-in state costs little more than a split into lines.
 
 REAPER semantics followed here:
 - every time (POSITION, LENGTH, SOFFS, fades, tempo points) is in seconds;
+- `FADEIN`/`FADEOUT` are (shape, length, auto-crossfade length, ...): a crossfade with an
+  overlapping item (third field > 0) replaces the manual fade;
 - an item's lines before its first `TAKE` line belong to its first take; `TAKE SEL` marks the
   active take, `TAKE NULL` an empty one; the active take (else the first) is the one played;
 - `VOLPAN` on an item is (item trim, first take's pan, first take's volume, pan law);
   `TAKEVOLPAN` is (pan, volume, pan law); a negative volume means phase-inverted;
-- `<SOURCE SECTION` plays STARTPOS..STARTPOS+LENGTH of the source it wraps;
+- `<SOURCE SECTION` plays STARTPOS..STARTPOS+LENGTH of the source it wraps; its MODE is 0 (section),
+  2 (section, reversed) or 3 (whole source reversed: STARTPOS/LENGTH unused);
 - inline MIDI: `HASDATA 1 <ticks per quarter note> QN`, then events `E|e <delta ticks> <status>
   <data1> <data2>` (hex), `m` in the flag meaning muted; sysex/text events are `<X delta ...>`
   chunks whose delta still counts; the last event `E <delta> b0 7b 00` marks the source's end;
@@ -262,9 +265,9 @@ def _read_item(chunk: Chunk) -> _Item:
         elif key == "MUTE":
             item.muted = _num(rest.split(), 0, 0.0) != 0
         elif key == "FADEIN":
-            item.fade_in = max(_num(rest.split(), 1, 0.0), 0.0)
+            item.fade_in = _fade_length(rest)
         elif key == "FADEOUT":
-            item.fade_out = max(_num(rest.split(), 1, 0.0), 0.0)
+            item.fade_out = _fade_length(rest)
         elif key == "VOLPAN" and len(item.takes) == 1:
             values = rest.split()
             item.trim = abs(_num(values, 0, 1.0))
@@ -293,6 +296,14 @@ def _read_item(chunk: Chunk) -> _Item:
     return item
 
 
+def _fade_length(rest: str) -> float:
+    """A FADEIN/FADEOUT line: (shape, manual length, auto-crossfade length, ...); an automatic
+    crossfade with an overlapping item (length > 0) replaces the manual fade."""
+    values = rest.split()
+    auto = _num(values, 2, 0.0)
+    return auto if auto > 0 else max(_num(values, 1, 0.0), 0.0)
+
+
 def _read_source(chunk: Chunk) -> _Source:
     """The playable source behind a <SOURCE> chunk, sections unwrapped."""
     kind = chunk.params[0].upper() if chunk.params else ""
@@ -302,9 +313,12 @@ def _read_source(chunk: Chunk) -> _Source:
         if not inner_chunks:
             return _Source("EMPTY")
         inner = _read_source(inner_chunks[0])
+        mode = int(_num(chunk.values("MODE"), 0, 0.0))
+        inner.reversed = inner.reversed or bool(mode & 2)
+        if mode & 1:  # "reverse" without "section": the whole source, whatever STARTPOS/LENGTH say
+            return inner
         start = max(_num(chunk.values("STARTPOS"), 0, 0.0), 0.0)
         length = _num(chunk.values("LENGTH"), 0, 0.0)
-        inner.reversed = inner.reversed or bool(int(_num(chunk.values("MODE"), 0, 0.0)) & 2)
         inner_end = None if inner.section_length is None else inner.section_start + inner.section_length
         inner.section_start += start
         if length > 0:
