@@ -1,0 +1,81 @@
+"""How the shipped instrument detector does on real recordings: `python -m models.evaluate_real`.
+
+Reads labelled real stems (default ../shared/realdev: separated stems of real songs, with
+labels.json mapping file -> family), runs the ONNX model through onnxruntime exactly as shipped,
+and prints per-family clip accuracy (the family with the highest mean activation over the clip)
+and frame recall of the labelled family at its calibrated threshold. Never used for training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from .train import MODELS_DIR
+
+REPO = MODELS_DIR.parent
+
+
+def load_mono(path: Path, sample_rate: int) -> np.ndarray:
+    from pedalboard.io import AudioFile
+
+    with AudioFile(str(path)).resampled_to(sample_rate) as f:
+        audio = f.read(f.frames)
+    return audio.mean(axis=0).astype(np.float32)
+
+
+def activations(session: ort.InferenceSession, manifest: dict, audio: np.ndarray) -> np.ndarray:
+    padded = np.pad(audio, (manifest["pad_samples"], manifest["pad_back_samples"]))[None, :]
+    return session.run([manifest["output"]["name"]], {manifest["input"]["name"]: padded})[0][0]
+
+
+def evaluate(manifest_path: Path, folder: Path) -> dict:
+    manifest = json.loads(manifest_path.read_text())
+    labels = manifest["labels"]
+    families = [lab["name"] for lab in labels if lab["group"] == "family"]
+    thresholds = np.array([lab["threshold"] for lab in labels if lab["group"] == "family"])
+    session = ort.InferenceSession(str(manifest_path.parent / manifest["file"]), providers=["CPUExecutionProvider"])
+    truth = json.loads((folder / "labels.json").read_text())
+    rows = []
+    for name, family in sorted(truth.items()):
+        act = activations(session, manifest, load_mono(folder / name, manifest["sample_rate"]))[:, : len(families)]
+        k = families.index(family)
+        mean = act.mean(axis=0)
+        rows.append({"file": name, "family": family, "predicted": families[int(np.argmax(mean))],
+                     "frame_recall": float((act[:, k] >= thresholds[k]).mean()),
+                     "mean_activation": float(mean[k])})
+    per_family = {}
+    for fam in sorted({r["family"] for r in rows}):
+        rs = [r for r in rows if r["family"] == fam]
+        per_family[fam] = {"clips": len(rs), "correct": sum(r["predicted"] == fam for r in rs),
+                           "frame_recall": float(np.mean([r["frame_recall"] for r in rs])),
+                           "confused_with": sorted({r["predicted"] for r in rs if r["predicted"] != fam})}
+    correct = sum(v["correct"] for v in per_family.values())
+    return {"clips": len(rows), "clip_accuracy": correct / len(rows), "per_family": per_family, "rows": rows}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--manifest", type=Path, default=MODELS_DIR / "shipped" / "instrument.json")
+    p.add_argument("--folder", type=Path, default=REPO.parent / "shared" / "realdev")
+    p.add_argument("--json", action="store_true")
+    a = p.parse_args(argv)
+    result = evaluate(a.manifest, a.folder)
+    if a.json:
+        json.dump({k: v for k, v in result.items() if k != "rows"}, sys.stdout, indent=1)
+        print()
+        return 0
+    print(f"{a.folder}: {result['clips']} clips, clip accuracy {result['clip_accuracy']:.3f}")
+    for fam, v in result["per_family"].items():
+        print(f"  {fam:<8} {v['correct']}/{v['clips']} clips, frame recall {v['frame_recall']:.2f}"
+              + (f", confused with {', '.join(v['confused_with'])}" if v["confused_with"] else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""Training-side pipeline: features agree across numpy/torch/ONNX, export is faithful, the corpus is
+deterministic, metrics are right, and a tiny generate-train-export-load-predict run works."""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from models.data import corpus  # noqa: E402
+from models.features import FrontEnd  # noqa: E402
+from models.metrics import average_precision, best_thresholds, event_f1, f1  # noqa: E402
+from models.nn import Model, NetConfig, export_onnx  # noqa: E402
+
+needs_fluidsynth = pytest.mark.skipif(
+    shutil.which("fluidsynth") is None or not Path("/usr/share/sounds/sf2/FluidR3_GM.sf2").is_file(),
+    reason="fluidsynth and the GM soundfonts are not installed")
+SCHEMA = Path(__file__).resolve().parents[1] / "models" / "manifest.schema.json"
+
+
+def _front_end_only(fe: FrontEnd):
+    from onnx import TensorProto, helper
+
+    nodes, inits = fe.onnx_graph_nodes("audio", "feats")
+    graph = helper.make_graph(nodes, "fe", [helper.make_tensor_value_info("audio", TensorProto.FLOAT, ["b", "n"])],
+                              [helper.make_tensor_value_info("feats", TensorProto.FLOAT, None)], initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+
+
+@pytest.mark.parametrize("fe", [FrontEnd(16000, 512, 320, 64, 30, 8000, "mel"),
+                                FrontEnd(8000, 512, 160, 96, 50, 4000, "log")])
+def test_front_end_is_the_same_in_numpy_torch_and_onnx(fe):
+    rng = np.random.default_rng(0)
+    t = np.arange(fe.sample_rate * 2) / fe.sample_rate
+    audio = (0.3 * np.sin(2 * np.pi * 440 * t) + 0.05 * rng.standard_normal(t.size)).astype(np.float32)
+    reference = fe.numpy_features(audio)
+    onnx_feats = _front_end_only(fe).run(None, {"audio": audio[None]})[0][0, 0]
+    from models.nn import TorchFrontEnd
+
+    torch_feats = TorchFrontEnd(fe)(torch.from_numpy(audio[None])).numpy()[0, 0]
+    assert reference.shape == onnx_feats.shape == torch_feats.shape == (fe.frame_count(len(audio)), fe.n_bins)
+    assert np.abs(onnx_feats - reference).max() < 1e-3
+    assert np.abs(torch_feats - reference).max() < 1e-3
+    # the 440 Hz tone lands in the band whose centre is nearest to it
+    centre_bin = int(np.argmin(np.abs(fe.centres()[1:-1] - 440)))
+    assert abs(int(np.argmax(reference.mean(axis=0))) - centre_bin) <= 1
+
+
+def test_exported_graph_matches_torch(tmp_path):
+    torch.manual_seed(0)
+    fe = FrontEnd(16000, 512, 320, 64, 30, 8000, "mel")
+    model = Model(fe, NetConfig(channels=(8, 16, 16), time_pools=(2, 2, 1), bin_pools=(2, 2, 2),
+                                temporal_dilations=(1, 2), heads={"a": 5})).eval()
+    with torch.no_grad():  # non-trivial batch-norm statistics
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d | torch.nn.BatchNorm1d):
+                module.running_mean.uniform_(-1, 1)
+                module.running_var.uniform_(0.5, 2)
+    export_onnx(model, tmp_path / "m.onnx")
+    audio = (np.random.default_rng(1).standard_normal((2, 16000 * 3)) * 0.1).astype(np.float32)
+    got = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"]).run(None, {"audio": audio})[0]
+    with torch.no_grad():
+        want = torch.sigmoid(model(torch.from_numpy(audio))).numpy()
+    frames = fe.frame_count(16000 * 3) // 2 // 2  # two time pools of 2
+    assert got.shape == want.shape == (2, frames, 5)
+    assert np.abs(got - want).max() < 1e-4
+
+
+def test_metrics_on_known_cases():
+    assert average_precision(np.array([0.9, 0.8, 0.1]), np.array([1, 0, 1])) == pytest.approx((1 + 2 / 3) / 2)
+    assert f1(np.array([1, 1, 0, 0]), np.array([1, 0, 1, 0])) == pytest.approx(0.5)
+    scores = np.array([[0.1], [0.4], [0.6], [0.9]])
+    assert best_thresholds(scores, np.array([[0], [0], [1], [1]]))[0] == pytest.approx(0.42, abs=0.2)
+    pred = np.array([0, 1, 1, 0, 0, 0, 1, 1, 0], bool)
+    truth = np.array([0, 0, 1, 1, 0, 0, 0, 0, 0], bool)
+    assert event_f1(pred, truth, tolerance_frames=1) == pytest.approx(2 * 1 / 3)
+
+
+@needs_fluidsynth
+def test_corpus_is_deterministic_and_labels_follow_the_audio():
+    config = corpus.CorpusConfig(seconds=3.0)
+    one = corpus.make_example(5, 3, "train", config)
+    again = corpus.make_examples(5, [2, 3], "train", config)[1]  # rendered in a group of two
+    assert one.meta == again.meta
+    assert np.allclose(one.audio, again.audio, atol=1e-4)
+    assert one.family.shape == (300, 12) and one.fine.shape == (300, len(corpus.FINE))
+    assert one.family.any()
+    # frames labelled silent are quieter than frames labelled sounding
+    frame_rms = np.sqrt(np.mean(one.audio[: 300 * 160].reshape(300, 160) ** 2, axis=1))
+    active = one.family.any(axis=1)
+    if (~active).sum() >= 5:
+        assert np.median(frame_rms[active]) > 2 * np.median(frame_rms[~active])
+    validation = corpus.make_example(5, 3, "validation", config)
+    assert validation.meta["soundfont"] == "musescore" and one.meta["soundfont"] in ("fluidr3", "timgm6mb")
+
+
+@needs_fluidsynth
+@pytest.mark.parametrize("task", ["instrument", "technique"])
+def test_tiny_end_to_end_generate_train_export_load_predict(tmp_path, task):
+    jsonschema = pytest.importorskip("jsonschema")
+    from models.train import main
+
+    assert main([task, "--tiny", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "out"),
+                 "--workers", "1"]) == 0
+    manifest = json.loads((tmp_path / "out" / f"{task}.json").read_text())
+    jsonschema.validate(manifest, json.loads(SCHEMA.read_text()))
+    session = ort.InferenceSession(str(tmp_path / "out" / manifest["file"]), providers=["CPUExecutionProvider"])
+    assert session.get_inputs()[0].name == manifest["input"]["name"]
+    seconds = 2.0
+    audio = np.zeros((1, int(seconds * manifest["sample_rate"])), np.float32)
+    padded = np.pad(audio, ((0, 0), (manifest["pad_samples"], manifest["pad_back_samples"])))
+    out = session.run([manifest["output"]["name"]], {manifest["input"]["name"]: padded})[0]
+    assert out.shape == (1, round(seconds / manifest["hop_seconds"]), len(manifest["labels"]))
+    assert np.all((out >= 0) & (out <= 1))
