@@ -1,9 +1,12 @@
 """How the shipped instrument detector does on real recordings: `python -m models.evaluate_real`.
 
-Reads labelled real stems (default ../shared/realdev: separated stems of real songs, with
-labels.json mapping file -> family), runs the ONNX model through onnxruntime exactly as shipped,
-and prints per-family clip accuracy (the family with the highest mean activation over the clip)
-and frame recall of the labelled family at its calibrated threshold. Never used for training.
+Two labelled sets, never used for training:
+- ../shared/realdev (default): separated stems of real songs, labels.json mapping file -> family;
+- `--sonic-pi`: the Debian package sonic-pi-samples, for the families its names make certain
+  (drum hits and breaks, tabla and cowbell, guitars, synth basses, a piano, a choir).
+It runs the ONNX model through onnxruntime exactly as shipped and prints per-family clip
+accuracy (the family with the highest mean activation over the clip) and the frame recall of the
+labelled family at its calibrated threshold.
 """
 
 from __future__ import annotations
@@ -34,13 +37,33 @@ def activations(session: ort.InferenceSession, manifest: dict, audio: np.ndarray
     return session.run([manifest["output"]["name"]], {manifest["input"]["name"]: padded})[0][0]
 
 
-def evaluate(manifest_path: Path, folder: Path) -> dict:
+SONIC_PI_DIR = Path("/usr/share/sonic-pi/samples")
+# file-name prefix -> family, for the sonic-pi samples whose family the name makes certain
+SONIC_PI_FAMILIES = (
+    ("drum_cowbell", "percussion"), ("tabla_", "percussion"), ("loop_tabla", "percussion"),
+    ("bd_", "drums"), ("sn_", "drums"), ("drum_", "drums"), ("elec_", "drums"),
+    ("loop_amen", "drums"), ("loop_breakbeat", "drums"),
+    ("guit_", "guitar"), ("bass_", "bass"), ("ambi_piano", "piano"), ("ambi_choir", "vocals"),
+)
+
+
+def sonic_pi_labels(folder: Path = SONIC_PI_DIR) -> dict[str, str]:
+    out = {}
+    for path in sorted(folder.glob("*.flac")):
+        family = next((fam for prefix, fam in SONIC_PI_FAMILIES if path.name.startswith(prefix)), None)
+        if family:
+            out[path.name] = family
+    return out
+
+
+def evaluate(manifest_path: Path, folder: Path, truth: dict[str, str] | None = None) -> dict:
     manifest = json.loads(manifest_path.read_text())
     labels = manifest["labels"]
     families = [lab["name"] for lab in labels if lab["group"] == "family"]
     thresholds = np.array([lab["threshold"] for lab in labels if lab["group"] == "family"])
     session = ort.InferenceSession(str(manifest_path.parent / manifest["file"]), providers=["CPUExecutionProvider"])
-    truth = json.loads((folder / "labels.json").read_text())
+    if truth is None:
+        truth = json.loads((folder / "labels.json").read_text())
     rows = []
     for name, family in sorted(truth.items()):
         act = activations(session, manifest, load_mono(folder / name, manifest["sample_rate"]))[:, : len(families)]
@@ -63,9 +86,16 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--manifest", type=Path, default=MODELS_DIR / "shipped" / "instrument.json")
     p.add_argument("--folder", type=Path, default=REPO.parent / "shared" / "realdev")
+    p.add_argument("--sonic-pi", action="store_true", help=f"the sonic-pi samples in {SONIC_PI_DIR} instead")
     p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
-    result = evaluate(a.manifest, a.folder)
+    if a.sonic_pi:
+        if not SONIC_PI_DIR.is_dir():
+            raise SystemExit(f"{SONIC_PI_DIR} is missing: apt-get install sonic-pi-samples")
+        result = evaluate(a.manifest, SONIC_PI_DIR, sonic_pi_labels())
+        a.folder = SONIC_PI_DIR
+    else:
+        result = evaluate(a.manifest, a.folder)
     if a.json:
         json.dump({k: v for k, v in result.items() if k != "rows"}, sys.stdout, indent=1)
         print()

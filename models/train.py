@@ -110,11 +110,16 @@ def load_split(data_dir: Path, split: str, task: Task) -> Split:
 
 
 def ensure_corpus(data_dir: Path, train_examples: int, val_examples: int, seed: int, workers: int) -> None:
+    """Generate whatever split of the corpus is missing or was made with other settings."""
     for split, count, split_seed in (("validation", val_examples, seed + 1000), ("train", train_examples, seed)):
         info = data_dir / f"{split}.json"
-        if info.is_file() and json.loads(info.read_text())["examples"] == count and \
-                len(list(data_dir.glob(f"{split}-*.npz"))) == -(-count // 32):
-            continue
+        if info.is_file():
+            made = json.loads(info.read_text())
+            if (made["examples"], made["seed"]) == (count, split_seed) and \
+                    len(list(data_dir.glob(f"{split}-*.npz"))) == -(-count // 32):
+                continue
+            for stale in data_dir.glob(f"{split}-*.npz"):
+                stale.unlink()
         print(f"generating {count} {split} examples into {data_dir}", flush=True)
         for done, total in corpus.generate(data_dir, split, count, split_seed, workers):
             print(f"  {split}: {done}/{total}", flush=True)
@@ -288,7 +293,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("task", choices=list(TASKS))
     p.add_argument("--data", type=Path, default=None, help="corpus folder (default: user cache)")
     p.add_argument("--out", type=Path, default=MODELS_DIR / "shipped", help="where the .onnx and manifest go")
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--seed", type=int, default=1, help="training seed (initialisation, batches)")
+    p.add_argument("--data-seed", type=int, default=1, help="corpus seed (validation uses it + 1000)")
     p.add_argument("--minutes", type=float, default=45.0, help="training time budget")
     p.add_argument("--train-examples", type=int, default=3200)
     p.add_argument("--val-examples", type=int, default=480)
@@ -304,12 +310,12 @@ def main(argv: list[str] | None = None) -> int:
     if a.data is None:
         from plugin.paths import user_cache_dir
 
-        a.data = user_cache_dir() / "corpus" / f"seed{a.seed}-{a.train_examples}-{a.val_examples}"
+        a.data = user_cache_dir() / "corpus" / f"seed{a.data_seed}-{a.train_examples}-{a.val_examples}"
     device = "cuda" if torch.cuda.is_available() else "cpu"
     if a.threads:
         torch.set_num_threads(a.threads)
-    print(f"{task.name}: data {a.data}, device {device}, seed {a.seed}", flush=True)
-    ensure_corpus(a.data, a.train_examples, a.val_examples, a.seed, a.workers)
+    print(f"{task.name}: data {a.data} (seed {a.data_seed}), device {device}, seed {a.seed}", flush=True)
+    ensure_corpus(a.data, a.train_examples, a.val_examples, a.data_seed, a.workers)
     train_split = load_split(a.data, "train", task)
     val = load_split(a.data, "validation", task)
     print(f"train {train_split.audio.shape}, validation {val.audio.shape}", flush=True)
@@ -328,6 +334,7 @@ def main(argv: list[str] | None = None) -> int:
             "validation_examples": len(val.audio), "parameters": sum(p.numel() for p in model.parameters()),
             "corpus": {"train_examples": a.train_examples, "val_examples": a.val_examples,
                        "seconds_per_example": corpus.CorpusConfig.seconds}}
+    info["data_seed"] = a.data_seed
     manifest = write_model(task, model, thresholds, report, a.out, command, a.seed, info)
     print(f"wrote {manifest}")
     return 0
