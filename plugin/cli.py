@@ -78,6 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # File names that are not valid UTF-8 reach Python as lone surrogates: a strict stream
+    # (any UTF-8 locale but C) would end `info` with a traceback; they are printed escaped.
+    for stream in (sys.stdout, sys.stderr):
+        if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:  # the app's place until it exists: the demo session described

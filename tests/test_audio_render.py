@@ -217,6 +217,22 @@ def test_mix_applies_track_gain_pan_clip_gain_mute_and_solo(tmp_path):
     np.testing.assert_allclose(raw, 0.1, rtol=1e-6)
 
 
+def test_mute_silences_a_soloed_track_and_a_muted_folder_its_soloed_child():
+    # REAPER, Live and Ardour (by default): mute wins over solo, and a folder's mute reaches in.
+    folder = Track(name="folder", kind="folder", muted=True)
+    child = Track(name="child", parent=0, solo=True)
+    muted_solo = Track(name="muted solo", muted=True, solo=True)
+    solo = Track(name="solo", solo=True)
+    plain = Track(name="plain")
+    session = session_of(folder, child, muted_solo, solo, plain)
+    assert [t.name for t in session.audible_tracks()] == ["solo"]
+    folder.muted, folder.solo, child.solo = False, True, False
+    assert [t.name for t in session.audible_tracks()] == ["folder", "child", "solo"]
+    for t in session.tracks:
+        t.solo = False
+    assert [t.name for t in session.audible_tracks()] == ["folder", "child", "solo", "plain"]
+
+
 # --- channels -------------------------------------------------------------------------------
 
 def test_channel_files_join_two_mono_files(tmp_path):

@@ -1,6 +1,7 @@
 """Choosing a reader, clear errors for bad input, and folders / single audio / single MIDI files."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -28,6 +29,16 @@ def test_missing_path_and_empty_file(tmp_path):
     empty.write_bytes(b"")
     with pytest.raises(SessionError, match="the file is empty"):
         load_session(empty)
+
+
+def test_a_path_the_system_cannot_check_is_a_session_error(tmp_path):
+    # pathlib raises OSError (not False) for a name over 255 bytes or a folder not entered.
+    path = tmp_path / ("a" * 300 + ".rpp")
+    with pytest.raises(SessionError, match="cannot read the file") as err:
+        load_session(path)
+    assert str(path) in str(err.value) and len(str(err.value).splitlines()) == 1
+    with pytest.raises(SessionError, match="no such file"):
+        load_session("~no-such-user-here/song.rpp")  # expanduser raises RuntimeError
 
 
 def test_folder_of_stems_is_one_track_per_audio_file(sessions_dir):
@@ -68,6 +79,18 @@ def test_single_midi_file_uses_its_own_tempo(tmp_path):
     assert [c["bpm"] for c in session.tempo.changes()] == pytest.approx([90.0, 180.0], rel=1e-5)  # SMF stores whole microseconds
 
 
+def test_midi_file_in_smpte_time_places_notes_in_seconds(tmp_path):
+    # Division -25 fps x 40 ticks per frame: 1000 ticks a second, whatever set_tempo says.
+    events = bytes([0x00, 0xFF, 0x51, 0x03, 0x0F, 0x42, 0x40,  # set_tempo 60 bpm: ignored in SMPTE time
+                    0x00, 0x90, 60, 100, 0x83, 0x74, 0x80, 60, 0,  # note on, 500 ticks later off
+                    0x00, 0xFF, 0x2F, 0x00])
+    path = tmp_path / "smpte.mid"
+    path.write_bytes(b"MThd" + (6).to_bytes(4, "big") + bytes([0, 0, 0, 1, 0xE7, 40])
+                     + b"MTrk" + len(events).to_bytes(4, "big") + events)
+    (note,) = load_session(path).tracks[0].notes
+    assert (note.start, note.pitch) == (0.0, 60) and note.duration == pytest.approx(0.5)
+
+
 def test_folder_with_a_corrupt_stem_loads_the_rest(tmp_path):
     sf.write(tmp_path / "good.wav", np.zeros(22050, dtype=np.float32), 22050)
     (tmp_path / "bad.wav").write_bytes(b"RIFF\x00\x00junk" * 10)
@@ -93,8 +116,9 @@ def test_folder_without_media_is_a_clear_error(tmp_path):
         load_session(tmp_path)
 
 
-def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "plugin.cli", *args], capture_output=True, text=True, timeout=60)
+def _cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "plugin.cli", *args], capture_output=True, text=True, timeout=60,
+                          env=env)
 
 
 def test_cli_info_json_contract_on_a_folder(sessions_dir):
@@ -116,3 +140,18 @@ def test_cli_error_is_one_line_with_status_1(tmp_path):
     assert out.stdout == ""
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and str(bad) in lines[0] and "Traceback" not in out.stderr
+
+
+def test_cli_prints_file_names_that_are_not_utf8(tmp_path):
+    # A Latin-1 file name on Linux: Python holds it with a lone surrogate, which a strict UTF-8
+    # stdout (any UTF-8 locale but C) refuses; the CLI must print it, escaped, not a traceback.
+    sf.write(tmp_path / "good.wav", np.zeros(800, dtype=np.float32), 8000)
+    try:
+        os.link(tmp_path / "good.wav", os.path.join(os.fsencode(tmp_path), b"caf\xe9.wav"))
+    except OSError:
+        pytest.skip("this file system refuses names that are not UTF-8")
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8:strict"}
+    for args in (("info", str(tmp_path)), ("info", "--json", str(tmp_path))):
+        out = _cli(*args, env=env)
+        assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
+        assert "caf\\udce9.wav" in out.stdout

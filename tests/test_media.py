@@ -53,6 +53,18 @@ def test_resolver_reports_absent_media_as_none(project):
     assert MediaResolver(project).resolve("") is None
 
 
+def test_paths_this_system_cannot_check_are_missing_not_errors(project):
+    # A file name over the system's 255-byte limit makes pathlib raise OSError (not False).
+    long_name = "y" * 300 + ".wav"
+    resolver = MediaResolver(project, ["/" + "z" * 300])
+    assert resolver.resolve(long_name) is None
+    assert resolver.resolve(str(project / long_name)) is None
+    assert resolver.resolve("D:\\" + "x" * 300 + "\\kick take 1.wav") == project / "Audio Files" / "kick take 1.wav"
+    session = Session(path="p", format="reaper", tracks=[Track("t", clips=[AudioClip(0.0, 1.0, long_name)])])
+    attach_media(session, resolver)
+    assert session.missing_media == [long_name]
+
+
 def test_attach_media_flags_missing_short_and_keeps_the_rest(project):
     clips = [
         AudioClip(0.0, 0.1, "Audio Files/kick take 1.wav"),

@@ -397,6 +397,21 @@ def test_midi_expressions_become_events(tmp_path):
     assert clip.notes[0].velocity == 127
 
 
+def test_raw_controller_values_without_a_unit_stay_raw(tmp_path):
+    # No unit: the lane is normalized only when all its values are within [-1, 1]; a raw 1
+    # among raw values is 1, not 127.
+    arrangement = """<Lanes><Lanes track="t"><Clips><Clip time="0" duration="4"><Lanes>
+        <Points><Target expression="channelController" channel="0" controller="64"/>
+          <RealPoint time="0" value="127"/><RealPoint time="1" value="1"/><RealPoint time="2" value="0"/></Points>
+        <Points><Target expression="channelController" channel="0" controller="1"/>
+          <RealPoint time="0" value="0.5"/><RealPoint time="1" value="1"/></Points>
+      </Lanes></Clip></Clips></Lanes></Lanes>"""
+    path = write_project(tmp_path / "p", arrangement, transport=tempo(120), tracks=track("t", "Synth"))
+    (clip,) = load_session(path).tracks[0].midi_clips
+    assert [(e.time, e.controller, e.value) for e in clip.events] == [
+        (0.0, 64, 127), (0.0, 1, 64), (0.5, 64, 1), (0.5, 1, 127), (1.0, 64, 0)]
+
+
 def test_a_folder_is_mixed_by_the_master_track_inside_it(tmp_path):
     # ProjectConverter writes a REAPER folder as a channel-less folder track holding a
     # "<name> Master" track with role="master" that carries the folder's mute and fader.

@@ -89,6 +89,24 @@ def test_linear_ramp_in_beats_matches_the_integral():
     assert tmap.bpm_at(tmap.beats_to_seconds(8)) == pytest.approx(90.0)
 
 
+def test_a_ramp_into_a_jump_reaches_the_first_tempo_at_that_position():
+    # Two points at one position after a ramp (REAPER, DAWproject): the ramp reaches 140, then
+    # the tempo jumps to 100. The last point alone would bend the ramp towards 100.
+    for build, at in ((TempoMap.from_beats, 16), (TempoMap.from_seconds, 8)):
+        tmap = build([(0, 60, "linear"), (at, 140, "step"), (at, 100, "step")])
+        ramp = TempoMap.from_beats([(0, 60, "linear"), (16, 140, "step")]) if at == 16 else \
+            TempoMap.from_seconds([(0, 60, "linear"), (8, 140, "step")])
+        jump = ramp.points[-1]
+        assert tmap.beats_to_seconds(jump.beat) == pytest.approx(jump.time)
+        assert tmap.bpm_at(jump.time - 1e-6) == pytest.approx(140, abs=1e-3)
+        assert tmap.bpm_at(jump.time) == 100.0
+        assert tmap.beats_to_seconds(jump.beat + 5) == pytest.approx(jump.time + 3.0)  # 5 beats at 100
+        assert tmap.seconds_to_beats(jump.time + 3.0) == pytest.approx(jump.beat + 5)
+    # After a step, the points before the last at one position change nothing.
+    assert TempoMap.from_beats([(0, 120, "step"), (4, 140, "step"), (4, 100, "step")]).changes() == [
+        {"time": 0.0, "bpm": 120.0}, {"time": 2.0, "bpm": 100.0}]
+
+
 def test_a_map_starts_at_zero_even_when_its_first_point_is_later():
     tmap = TempoMap.from_beats([(4, 90, "step")])
     assert tmap.points[0].beat == 0 and tmap.points[0].bpm == 90

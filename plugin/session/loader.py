@@ -25,10 +25,18 @@ def load_session(path: str | Path) -> Session:
     Raises SessionError (one line: the file and the reason) for anything that cannot be read;
     media that are missing or unreadable do not raise: they are listed on the Session.
     """
-    p = Path(path).expanduser()
-    if not p.exists():
+    p = Path(path)
+    try:
+        p = p.expanduser()
+    except RuntimeError as exc:  # "~someone/..." for a user this system does not know
+        raise SessionError(p, f"no such file or folder ({exc})") from exc
+    try:  # pathlib only ignores 'not found': a name too long or a folder not entered raise
+        exists, is_dir = p.exists(), p.is_dir()
+    except OSError as exc:
+        raise SessionError(p, f"cannot read the file ({exc.strerror or exc})") from exc
+    if not exists:
         raise SessionError(p, "no such file or folder")
-    if p.is_dir():
+    if is_dir:
         module, what = "folder", "folder"
     else:
         entry = SUPPORTED.get(p.suffix.lower())

@@ -40,6 +40,23 @@ def path_parts(raw: str) -> list[str]:
     return [p for p in parts if p not in ("", ".")]
 
 
+def is_file(path: Path) -> bool:
+    """Path.is_file for paths a session wrote: False, not OSError, for a name too long for this
+    system or a folder that cannot be entered (pathlib only ignores 'not found')."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
+def is_dir(path: Path) -> bool:
+    """Path.is_dir, False where the path cannot be checked (see is_file)."""
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
+
+
 def is_absolute(raw: str) -> bool:
     raw = raw.strip().strip('"')
     return raw.startswith("/") or raw.startswith("\\\\") or bool(re.match(r"^[A-Za-z]:[\\/]", raw))
@@ -61,7 +78,7 @@ class MediaResolver:
         if cleaned.startswith("file:"):
             cleaned = urllib.parse.unquote(urllib.parse.urlparse(cleaned).path)
         direct = Path(cleaned)
-        if direct.is_absolute() and direct.is_file():
+        if direct.is_absolute() and is_file(direct):
             return direct
         parts = path_parts(raw)
         if not parts:
@@ -71,7 +88,7 @@ class MediaResolver:
         if not is_absolute(raw):
             for base in bases:
                 cand = base / rel
-                if cand.is_file():
+                if is_file(cand):
                     return cand
         # An absolute path from another machine, or a relative one that moved: try its tail
         # under each base (".../Project/Audio/x.wav" -> session/Audio/x.wav), then the bare name.
@@ -79,7 +96,7 @@ class MediaResolver:
             tail = Path(*parts[k:])
             for base in bases:
                 cand = base / tail
-                if cand.is_file():
+                if is_file(cand):
                     return cand
         return self._find_by_name(parts[-1])
 
@@ -88,14 +105,14 @@ class MediaResolver:
             self._by_name = {}
             count = 0
             for base in [self.session_dir, *self.media_dirs]:
-                if not base.is_dir():
+                if not is_dir(base):
                     continue
                 base_depth = len(base.parts)
                 for root, dirs, files in os.walk(base):
                     if len(Path(root).parts) - base_depth >= _MAX_INDEX_DEPTH:
                         dirs[:] = []
-                    dirs[:] = [d for d in dirs if not d.startswith(".")]
-                    for f in files:
+                    dirs[:] = sorted(d for d in dirs if not d.startswith("."))  # the same pick everywhere
+                    for f in sorted(files):
                         self._by_name.setdefault(f.lower(), []).append(Path(root) / f)
                         count += 1
                     if count > _MAX_INDEXED_FILES:
@@ -133,7 +150,7 @@ def attach_media(session: Session, resolver: MediaResolver) -> Session:
         if key not in probed:
             try:
                 probed[key] = probe_audio(p)
-            except ValueError as exc:
+            except (ValueError, OSError) as exc:
                 probed[key] = str(exc)
         return probed[key]
 

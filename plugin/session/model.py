@@ -186,35 +186,28 @@ class Session:
         return list(seen)
 
     def audible_tracks(self) -> list[Track]:
-        """Tracks the mix plays: solo wins over mute, as in every DAW; folders mute children."""
+        """Tracks the mix plays. Mute silences a track even when it is soloed, and a muted folder
+        silences its children (REAPER, Live, and Ardour unless "solo overrides mute" is set);
+        once any track is soloed, only soloed tracks and the children of soloed folders play."""
         soloed = any(t.solo for t in self.tracks)
 
-        def muted_by_parent(t: Track) -> bool:
-            seen = set()
-            while t.parent is not None and t.parent not in seen:
+        def line(t: Track) -> list[Track]:
+            """The track and the folders holding it, innermost first (cycles cut)."""
+            out, seen = [t], set()
+            while t.parent is not None and t.parent not in seen and 0 <= t.parent < len(self.tracks):
                 seen.add(t.parent)
                 t = self.tracks[t.parent]
-                if t.muted:
-                    return True
-            return False
-
-        def soloed_self_or_parent(t: Track) -> bool:
-            seen = set()
-            while True:
-                if t.solo:
-                    return True
-                if t.parent is None or t.parent in seen:
-                    return False
-                seen.add(t.parent)
-                t = self.tracks[t.parent]
+                out.append(t)
+            return out
 
         out = []
         for t in self.tracks:
-            if soloed:
-                if soloed_self_or_parent(t):
-                    out.append(t)
-            elif not t.muted and not muted_by_parent(t):
-                out.append(t)
+            held = line(t)
+            if any(x.muted for x in held):
+                continue
+            if soloed and not any(x.solo for x in held):
+                continue
+            out.append(t)
         return out
 
     def to_json(self) -> dict:

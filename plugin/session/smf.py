@@ -8,7 +8,7 @@ from pathlib import Path
 import mido
 
 from .model import MidiClip, MidiEvent, Note, SessionError
-from .tempo import TempoMap, TimeSignature
+from .tempo import DEFAULT_BPM, TempoMap, TimeSignature
 
 
 @dataclass
@@ -38,14 +38,14 @@ class SmfTrack:
 
 @dataclass
 class SmfContent:
-    ticks_per_beat: int
+    ticks_per_beat: float
     tracks: list[SmfTrack]
     tempo_changes: list[tuple[float, float, str]]  # (beat, bpm, "step")
     time_signatures: list[TimeSignature]
     length_beats: float
 
     def tempo_map(self) -> TempoMap:
-        return TempoMap.from_beats(self.tempo_changes or [(0.0, 120.0, "step")], self.time_signatures)
+        return TempoMap.from_beats(self.tempo_changes or [(0.0, DEFAULT_BPM, "step")], self.time_signatures)
 
 
 class NotePairer:
@@ -100,7 +100,15 @@ def read_smf(path: Path) -> SmfContent:
         raise SessionError(path, f"not a readable standard MIDI file ({exc})") from exc
     if mid.type == 2:
         raise SessionError(path, "type 2 MIDI files (independent sequences) are not supported")
-    tpb = mid.ticks_per_beat or 480
+    tpb: float = mid.ticks_per_beat or 480
+    smpte = tpb < 0  # SMPTE time: -frames per second in the high byte, ticks per frame in the low
+    if smpte:
+        fps, ticks_per_frame = -(mid.ticks_per_beat >> 8), mid.ticks_per_beat & 0xFF
+        if fps not in (24, 25, 29, 30) or not ticks_per_frame:
+            raise SessionError(path, f"not a readable standard MIDI file (SMPTE time division {fps} fps, "
+                                     f"{ticks_per_frame} ticks per frame)")
+        # Ticks are absolute time, whatever the tempo events say: beats at the default tempo.
+        tpb = (29.97 if fps == 29 else fps) * ticks_per_frame * 60.0 / DEFAULT_BPM
     tempo_changes: list[tuple[float, float, str]] = []
     sigs: list[TimeSignature] = []
     tracks: list[SmfTrack] = []
@@ -113,7 +121,8 @@ def read_smf(path: Path) -> SmfContent:
             tick += msg.time
             beat = tick / tpb
             if msg.type == "set_tempo":
-                tempo_changes.append((beat, mido.tempo2bpm(msg.tempo), "step"))
+                if not smpte:
+                    tempo_changes.append((beat, mido.tempo2bpm(msg.tempo), "step"))
             elif msg.type == "time_signature":
                 sigs.append(TimeSignature(beat, msg.numerator, msg.denominator))
             elif msg.type == "note_on":

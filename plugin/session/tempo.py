@@ -85,14 +85,22 @@ class TempoMap:
         if not cleaned or cleaned[0][0] > 0:
             first_bpm = cleaned[0][1] if cleaned else DEFAULT_BPM
             cleaned.insert(0, (0.0, first_bpm, "step"))
-        # Several points at one position: the last one wins (a DAW's instant tempo jump).
-        dedup: list[tuple[float, float, str]] = []
+        # Several points at one position: an instant tempo jump, the last one holding from there.
+        # The first is the tempo a ramp into that position reaches: it stays, as a point of no
+        # length (queries use the last of equal positions), when a ramp arrives and the tempo jumps.
+        groups: list[list[tuple[float, float, str]]] = []
         for pos, bpm, ramp in cleaned:
             pos = max(pos, 0.0)
-            if dedup and abs(dedup[-1][0] - pos) < 1e-12:
-                dedup[-1] = (dedup[-1][0], bpm, ramp)
+            if groups and abs(groups[-1][0][0] - pos) < 1e-12:
+                groups[-1].append((groups[-1][0][0], bpm, ramp))
             else:
-                dedup.append((pos, bpm, ramp))
+                groups.append([(pos, bpm, ramp)])
+        dedup: list[tuple[float, float, str]] = []
+        for group in groups:
+            (pos, arrive, _), leave = group[0], group[-1]
+            if dedup and dedup[-1][2] == "linear" and arrive != leave[1]:
+                dedup.append((pos, arrive, "step"))
+            dedup.append(leave)
         points: list[TempoPoint] = []
         beat = time = 0.0
         for i, (pos, bpm, ramp) in enumerate(dedup):

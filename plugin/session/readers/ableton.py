@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
-from ..media import MediaResolver, attach_media, is_absolute
+from ..media import MediaResolver, attach_media, is_absolute, is_dir, is_file
 from ..model import AudioClip, MidiClip, Session, SessionError, Track
 from ..smf import BeatEvent, BeatNote, beats_to_clip
 from ..tempo import DEFAULT_BPM, TempoMap, TimeSignature
@@ -570,7 +570,7 @@ def _sample_envelope(points: list[tuple[float, float]], c0: float, c1: float, ki
 def _project_folder(set_dir: Path) -> Path:
     """The Live Project holding the set: the nearest folder with an 'Ableton Project Info'."""
     for folder in [set_dir, *list(set_dir.parents)[:3]]:
-        if (folder / _PROJECT_INFO).is_dir():
+        if is_dir(folder / _PROJECT_INFO):
             return folder
     return set_dir
 
@@ -672,7 +672,7 @@ class _SampleLocator:
                 bases.reverse()
             candidates += [base / Path(*re.split(r"[\\/]", ref.relative)) for base in bases]
         for candidate in candidates:
-            if candidate.is_file():
+            if is_file(candidate):
                 return str(candidate)
         written = ref.absolute or ref.relative or ref.name
         found = self.resolver.resolve(written) if written else None

@@ -28,7 +28,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..media import MediaResolver, attach_media, is_absolute
+from ..media import MediaResolver, attach_media, is_absolute, is_file
 from ..model import AudioClip, MidiClip, Session, SessionError, Track
 from ..smf import BeatEvent, BeatNote, beats_to_clip, read_smf
 from ..tempo import TempoMap, TimeSignature
@@ -493,7 +493,7 @@ class _SessionReader:
             return name
         folder = "midifiles" if source.get("type") == "midi" else "audiofiles"
         for d in self.interchange_dirs:
-            if name and (d / folder / name).is_file():
+            if name and is_file(d / folder / name):
                 return str(d / folder / name)
         if origin and is_absolute(origin):
             return origin  # a file used in place, outside the session

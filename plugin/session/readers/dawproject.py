@@ -761,17 +761,21 @@ class _Reader:
         controller = {"control_change": _float(target, "controller"),
                       "polytouch": _float(target, "key")}.get(kind)
         unit = (el.get("unit") or "").strip()
-        points: list[tuple[float, float, bool]] = []  # (local time, raw MIDI value, ramps to the next)
+        read: list[tuple[float, float, bool, bool]] = []  # (local time, value, real, ramps to the next)
         for point in el:
             time, value = _float(point, "time"), _float(point, "value")
-            if time is None or value is None:
-                continue
-            real = _tag(point) == "RealPoint"
-            if real and (unit == "normalized" or (unit != "percent" and abs(value) <= 1)):
-                value *= top
-            elif real and unit == "percent":
-                value = value / 100 * top
-            points.append((time, value, real and (point.get("interpolation") or "").strip() == "linear"))
+            if time is not None and value is not None:
+                real = _tag(point) == "RealPoint"
+                read.append((time, value, real, real and (point.get("interpolation") or "").strip() == "linear"))
+        # Real values are normalized, percent, or (no unit) normalized when the whole lane is
+        # within [-1, 1]: decided per lane, so that a raw value of 1 stays 1 among raw values.
+        if unit == "percent":
+            scale = top / 100
+        elif unit == "normalized" or all(abs(v) <= 1 for _, v, real, _ in read if real):
+            scale = float(top)
+        else:
+            scale = 1.0
+        points = [(time, value * scale if real else value, linear) for time, value, real, linear in read]
         points.sort(key=lambda p: p[0])
         # Linear segments become steps this far apart, as a MIDI controller plays them.
         step = MIDI_RAMP_STEP_BEATS if scope.unit == "beats" else MIDI_RAMP_STEP_S
