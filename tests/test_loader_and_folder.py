@@ -155,3 +155,18 @@ def test_cli_prints_file_names_that_are_not_utf8(tmp_path):
         out = _cli(*args, env=env)
         assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
         assert "caf\\udce9.wav" in out.stdout
+
+
+def test_clips_placed_absurdly_late_are_dropped_with_a_warning(tmp_path):
+    wav = tmp_path / "a.wav"
+    sf.write(wav, np.zeros(4410, np.float32), 44100)
+    rpp = tmp_path / "late.rpp"
+    rpp.write_text(
+        '<REAPER_PROJECT 0.1 "6.80" 0\n  TEMPO 120 4 4\n  <TRACK\n    NAME t\n'
+        '    <ITEM\n      POSITION 1e300\n      LENGTH 1\n      <SOURCE WAVE\n        FILE "a.wav"\n      >\n    >\n'
+        '    <ITEM\n      POSITION 2\n      LENGTH 1e12\n      <SOURCE WAVE\n        FILE "a.wav"\n      >\n    >\n'
+        '  >\n>\n')
+    session = load_session(rpp)
+    (clip,) = session.tracks[0].clips
+    assert clip.start == 2.0 and clip.end == 24 * 3600
+    assert any("1 clip placed after 24 hours dropped" in w for w in session.warnings)

@@ -62,10 +62,34 @@ def load_session(path: str | Path) -> Session:
         raise
     except Exception as exc:  # a user's file must never produce a traceback
         raise SessionError(p, f"not a readable {what} ({type(exc).__name__}: {exc})") from exc
+    _drop_beyond_limit(session)
     for track in session.tracks:
         if track.kind != "folder":
             track.settle_kind()
     return session
+
+
+MAX_SESSION_SECONDS = 24 * 3600.0  # no DAW session plays longer; later times are corrupt values
+
+
+def _drop_beyond_limit(session: Session) -> None:
+    """Clips and notes placed after 24 h are dropped (and counted in a warning); clips reaching past it are cut."""
+    limit = MAX_SESSION_SECONDS
+    for track in session.tracks:
+        before = len(track.clips) + len(track.midi_clips)
+        track.clips = [c for c in track.clips if c.start < limit]
+        track.midi_clips = [m for m in track.midi_clips if m.start < limit]
+        for clip in [*track.clips, *track.midi_clips]:
+            clip.duration = min(clip.duration, limit - clip.start)
+        for mclip in track.midi_clips:
+            mclip.notes = [n for n in mclip.notes if n.start < limit]
+            mclip.events = [e for e in mclip.events if e.time < limit]
+            for note in mclip.notes:
+                note.duration = min(note.duration, limit - note.start)
+        dropped = before - len(track.clips) - len(track.midi_clips)
+        if dropped:
+            session.warnings.append(f"track '{track.name}': {dropped} clip{'s' if dropped > 1 else ''} "
+                                    "placed after 24 hours dropped (corrupt positions?)")
 
 
 def _article(noun: str) -> str:

@@ -207,9 +207,6 @@ def _seconds_across(p: TempoPoint, end_bpm: float, beats: float, nxt: TempoPoint
         k = (end_bpm - b0) / span  # bpm per beat
         return 60.0 / k * math.log((b0 + k * beats) / b0)
     # linear in time: bpm(t) = b0 + k t, beats(t) = (b0 t + k t^2 / 2) / 60; solve for t.
-    if nxt is None:
-        # Building the map: the ramp spans exactly these beats, reaching end_bpm at its end.
-        return 120.0 * beats / (b0 + end_bpm)
     k = (end_bpm - b0) / (nxt.time - p.time)
     disc = b0 * b0 + 120.0 * k * beats
     return (math.sqrt(max(disc, 0.0)) - b0) / k
@@ -225,9 +222,6 @@ def _beats_across(p: TempoPoint, end_bpm: float, seconds: float, nxt: TempoPoint
         k = (end_bpm - b0) / span
         return (b0 * seconds + 0.5 * k * seconds * seconds) / 60.0
     # linear in beats: t(b) = 60/k ln((b0 + k b)/b0)  =>  b = b0 (exp(k t / 60) - 1) / k
-    if nxt is None:
-        # Building the map: the ramp spans exactly these seconds; beats = seconds * mean-log tempo.
-        return seconds * (end_bpm - b0) / (60.0 * math.log(end_bpm / b0))
     k = (end_bpm - b0) / (nxt.beat - p.beat)
     return b0 * (math.exp(k * seconds / 60.0) - 1.0) / k
 

@@ -12,7 +12,6 @@ from pathlib import Path
 from ..media import AUDIO_EXTENSIONS, MIDI_EXTENSIONS, MediaResolver, attach_media
 from ..model import AudioClip, Session, SessionError, Track
 from ..smf import read_smf, beats_to_clip
-from ..tempo import TempoMap
 
 
 def read(path: Path) -> Session:
@@ -58,8 +57,6 @@ def read(path: Path) -> Session:
             session.tracks.append(Track(name=name, kind="midi", midi_clips=[clip]))
         if not with_notes:
             session.warnings.append(f"{f}: the MIDI file holds no notes")
-    if not tempo_set and not midi:
-        session.tempo = TempoMap.constant()
 
     for f in audio:
         clip = AudioClip(start=0.0, duration=0.0, source=str(f), name=f.stem)
