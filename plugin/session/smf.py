@@ -38,11 +38,16 @@ class SmfTrack:
 
 @dataclass
 class SmfContent:
-    ticks_per_beat: float
     tracks: list[SmfTrack]
     tempo_changes: list[tuple[float, float, str]]  # (beat, bpm, "step")
     time_signatures: list[TimeSignature]
     length_beats: float
+
+    def merged(self) -> tuple[list[BeatNote], list[BeatEvent]]:
+        """Every track's notes and channel events together, in time order (as a DAW plays a file)."""
+        notes = sorted((n for t in self.tracks for n in t.notes), key=lambda n: (n.beat, n.pitch))
+        events = sorted((e for t in self.tracks for e in t.events), key=lambda e: e.beat)
+        return notes, events
 
     def tempo_map(self) -> TempoMap:
         return TempoMap.from_beats(self.tempo_changes or [(0.0, DEFAULT_BPM, "step")], self.time_signatures)
@@ -136,7 +141,7 @@ def read_smf(path: Path) -> SmfContent:
         length = max(length, tick / tpb)
         st.notes = pairer.close(tick / tpb)
         tracks.append(st)
-    return SmfContent(tpb, tracks, tempo_changes, sigs or [TimeSignature(0.0)], length)
+    return SmfContent(tracks, tempo_changes, sigs or [TimeSignature(0.0)], length)
 
 
 def beats_to_clip(

@@ -602,9 +602,7 @@ class _SessionReader:
             except SessionError as exc:
                 self._midi_cache[key] = exc.reason
             else:
-                notes = sorted((n for t in smf.tracks for n in t.notes), key=lambda n: (n.beat, n.pitch))
-                events = sorted((e for t in smf.tracks for e in t.events), key=lambda e: e.beat)
-                self._midi_cache[key] = _MidiContent(notes, events)
+                self._midi_cache[key] = _MidiContent(*smf.merged())
         return self._midi_cache[key]
 
 

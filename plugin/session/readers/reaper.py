@@ -699,9 +699,7 @@ class _ProjectReader:
         except SessionError as exc:
             self.warnings.append(str(exc))
             return None
-        notes = sorted((n for t in smf.tracks for n in t.notes), key=lambda n: (n.beat, n.pitch))
-        events = sorted((e for t in smf.tracks for e in t.events), key=lambda e: e.beat)
-        return _MidiContent(notes, events, smf.length_beats)
+        return _MidiContent(*smf.merged(), smf.length_beats)
 
     def _drop_silent_videos(self, session: Session, resolver: MediaResolver) -> None:
         """Video takes play their sound track; one that cannot be decoded as audio is left out."""
