@@ -33,6 +33,8 @@ def load_mono(path: Path, sample_rate: int) -> np.ndarray:
 
 
 def activations(session: ort.InferenceSession, manifest: dict, audio: np.ndarray) -> np.ndarray:
+    """Frame activations of a whole clip; a clip shorter than one frame is padded to one."""
+    audio = np.pad(audio, (0, max(0, manifest["hop_samples"] - len(audio))))
     padded = np.pad(audio, (manifest["pad_samples"], manifest["pad_back_samples"]))[None, :]
     return session.run([manifest["output"]["name"]], {manifest["input"]["name"]: padded})[0][0]
 
