@@ -45,11 +45,12 @@ def clip_at(sample_rate: int) -> np.ndarray:
 
 
 def activations(manifest_path: Path) -> np.ndarray:
+    """The shipped model's activations on the golden clip, run as models.evaluate_real runs it."""
+    from .evaluate_real import activations as run_clip
+
     manifest = json.loads(manifest_path.read_text())
-    audio = clip_at(manifest["sample_rate"])
-    padded = np.pad(audio, (manifest["pad_samples"], manifest["pad_back_samples"]))[None]
     session = ort.InferenceSession(str(manifest_path.parent / manifest["file"]), providers=["CPUExecutionProvider"])
-    return session.run([manifest["output"]["name"]], {manifest["input"]["name"]: padded})[0][0]
+    return run_clip(session, manifest, clip_at(manifest["sample_rate"]))
 
 
 def main() -> None:
