@@ -274,6 +274,9 @@ def write_model(task: Task, model: Model, thresholds: np.ndarray, report: dict, 
              "threshold": round(float(th), 3)}
             for (lab, grp), th in zip(_label_groups(task), thresholds)
         ],
+        # A stems-only model heard on a whole mix is less sure than its activations say: the
+        # runtime scales its confidences on mixes by this factor.
+        "mix_confidence": 0.5 if task.stems_only else 1.0,
         "training": {"command": command, "seed": seed, **train_info},
         "metrics": report,
     }

@@ -6,7 +6,8 @@ frames [s, e) covers [s*hop, e*hop).
 A segment switches on at a frame whose activation is >= the label's threshold and stays on while
 the activation is >= threshold * low_ratio (hysteresis). Gaps between segments shorter than the
 minimum off time are merged, then segments shorter than the minimum on time are dropped. A
-segment's confidence is the mean activation over its frames (merged gaps included).
+segment's confidence is the mean activation over its frames (merged gaps included), times the
+timeline's confidence_scale.
 
 Labels are keyed by (group, name): "organ" is both a family and a fine label.
 """
@@ -121,6 +122,7 @@ class Timeline:
     min_durations: Mapping[str, MinDurations] | None = None
     low_ratio: float = DEFAULT_LOW_RATIO
     model: str = ""
+    confidence_scale: float = 1.0  # applied to segment confidences (a stems-only model on a mix: < 1)
     _cache: dict = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -191,9 +193,10 @@ class Timeline:
         if key not in self._cache:
             col = self.column(group, name)
             mins = self.min_durations[group]
-            self._cache[key] = segments(
+            found = segments(
                 self.activations[:, col], float(self.thresholds[col]), self.hop_seconds,
                 low_ratio=self.low_ratio, min_on_seconds=mins.on_seconds, min_off_seconds=mins.off_seconds)
+            self._cache[key] = [(start, end, conf * self.confidence_scale) for start, end, conf in found]
         return list(self._cache[key])
 
     def instrument_summary(self, groups: Sequence[str] = INSTRUMENT_GROUPS) -> list[dict]:

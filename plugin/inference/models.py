@@ -56,6 +56,7 @@ class ModelSpec:
     input_name: str
     output_name: str
     labels: tuple[Label, ...]
+    mix_confidence: float  # factor on confidences reported for a whole mix (stems-only models: < 1)
     manifest_path: Any  # pathlib.Path or importlib.resources Traversable
     model_path: Any
     manifest: dict = field(repr=False)
@@ -133,6 +134,9 @@ class ModelSpec:
             raise bad("a label name repeats within its group")
         if shape is not None and isinstance(shape[2], int) and shape[2] != len(parsed):
             raise bad(f"output shape has {shape[2]} labels but {len(parsed)} are listed")
+        mix_confidence = manifest.get("mix_confidence", 1.0)
+        if isinstance(mix_confidence, bool) or not isinstance(mix_confidence, int | float) or not 0 < mix_confidence <= 1:
+            raise bad(f"mix_confidence {mix_confidence!r} is not in (0, 1]")
         model_file = manifest["file"]
         if not isinstance(model_file, str) or "/" in model_file or "\\" in model_file or not model_file:
             raise bad(f"file {model_file!r} is not a file name beside the manifest")
@@ -142,7 +146,8 @@ class ModelSpec:
         return cls(
             name=str(manifest["name"]), version=str(manifest["version"]), sha256=sha,
             hop_seconds=float(hop_seconds), input_name=manifest["input"]["name"],
-            output_name=manifest["output"]["name"], labels=tuple(parsed), manifest_path=manifest_path,
+            output_name=manifest["output"]["name"], labels=tuple(parsed),
+            mix_confidence=float(mix_confidence), manifest_path=manifest_path,
             model_path=model_path, manifest=manifest, **ints,
         )
 
