@@ -14,6 +14,7 @@ from .render import (
     render_array,
     render_blocks,
     render_mix,
+    render_stems,
     render_track,
 )
 
@@ -29,5 +30,6 @@ __all__ = [
     "render_array",
     "render_blocks",
     "render_mix",
+    "render_stems",
     "render_track",
 ]

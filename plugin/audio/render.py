@@ -456,16 +456,7 @@ def _generate(tracks: list[Track], settings: _Settings, first: int, last: int, b
             for part in parts:  # always in track order: the sum does not depend on the threads
                 if part is not None:
                     mix += part
-            for r in renderers:
-                for line in r.warnings:
-                    if line in reported:
-                        continue
-                    reported.add(line)
-                    if warnings is not None:
-                        warnings.append(line)
-                    else:
-                        log.warning("%s", line)
-                r.warnings.clear()
+            _report(renderers, reported, warnings)
             if carry.shape[1]:
                 mix = np.concatenate([carry, mix], axis=1)
             full = mix.shape[1] - mix.shape[1] % block_size
@@ -479,6 +470,76 @@ def _generate(tracks: list[Track], settings: _Settings, first: int, last: int, b
             pool.shutdown(wait=True)
         for r in renderers:
             r.close()
+
+
+def render_stems(
+    stems: list[Track],
+    *,
+    sample_rate: float,
+    mix: list[Track] = (),
+    channels: int = 1,
+    start: float = 0.0,
+    end: float | None = None,
+    quality: Resample.Quality = DEFAULT_QUALITY,
+    workers: int | None = None,
+    warnings: list[str] | None = None,
+) -> Iterator[tuple[list[np.ndarray], np.ndarray | None]]:
+    """Several tracks and their mix in one pass: every source is decoded once.
+
+    Yields, per internal chunk, `(parts, mix_block)`: one float32 (channels, n) array per track of
+    `stems` (clip gains and fades, no fader: what the track holds) and the sum of the `mix`
+    tracks with their faders (None when `mix` is empty). The blocks cover [start, end); `end`
+    None is the last track's end. The samples equal `render_blocks` of each track (faders off)
+    and of the mix tracks (faders on).
+    """
+    if not sample_rate > 0:
+        raise ValueError(f"sample_rate must be positive, not {sample_rate}")
+    settings = _Settings(sample_rate, channels, "linear", quality)
+    order = list({id(t): t for t in [*stems, *mix]}.values())  # each track rendered once, whatever its roles
+    if end is None:
+        end = max((t.end for t in order), default=0.0)
+    first, last = _first_sample(start, settings.sample_rate), _first_sample(end, settings.sample_rate)
+    renderers = [_TrackRenderer(t, settings, faders=False) for t in order]
+    faders = {id(t): _TrackRenderer._fader_gains(t, settings.channels) for t in mix}
+    count = workers if workers is not None else _default_workers(len(order))
+    pool = ThreadPoolExecutor(count) if count > 1 and len(renderers) > 1 else None
+    reported: set[str] = set()
+    try:
+        for begin in range(first, last, CHUNK_FRAMES):
+            stop = min(begin + CHUNK_FRAMES, last)
+            if pool is not None:
+                parts = [job.result() for job in [pool.submit(r.render, begin, stop) for r in renderers]]
+            else:
+                parts = [r.render(begin, stop) for r in renderers]
+            silence = np.zeros((settings.channels, stop - begin), dtype=np.float32)
+            by_track = {id(t): (silence if part is None else part) for t, part in zip(order, parts)}
+            mix_block = None
+            if mix:
+                mix_block = np.zeros_like(silence)
+                for track in mix:  # in the given order: the sum does not depend on the threads
+                    gain = faders[id(track)]
+                    mix_block += by_track[id(track)] if gain is None else by_track[id(track)] * gain
+            _report(renderers, reported, warnings)
+            yield [by_track[id(t)] for t in stems], mix_block
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
+        for r in renderers:
+            r.close()
+
+
+def _report(renderers: list[_TrackRenderer], reported: set[str], warnings: list[str] | None) -> None:
+    """Pass the renderers' new warnings on once each (to `warnings`, or the log)."""
+    for r in renderers:
+        for line in r.warnings:
+            if line in reported:
+                continue
+            reported.add(line)
+            if warnings is not None:
+                warnings.append(line)
+            else:
+                log.warning("%s", line)
+        r.warnings.clear()
 
 
 def render_track(track: Track, **options) -> Iterator[np.ndarray]:

@@ -94,3 +94,10 @@ def _drop_beyond_limit(session: Session) -> None:
 
 def _article(noun: str) -> str:
     return "an" if noun[:1].lower() in "aeiou" else "a"
+
+
+def load_audio_files(paths) -> Session:
+    """Audio files given directly: one track each (SessionError names a file that cannot be used)."""
+    from .readers.folder import read_audio_files
+
+    return read_audio_files([Path(p).expanduser() for p in paths])

@@ -153,7 +153,7 @@ class Track:
 @dataclass
 class Session:
     path: str
-    format: str  # reaper | ableton | dawproject | ardour | folder (also one audio file) | midi
+    format: str  # reaper | ableton | dawproject | ardour | folder (also one audio file) | midi | files
     tracks: list[Track] = field(default_factory=list)
     tempo: TempoMap = field(default_factory=TempoMap.constant)
     sample_rate: float | None = None  # the project's rate, when it states one

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..media import AUDIO_EXTENSIONS, MIDI_EXTENSIONS, MediaResolver, attach_media
+from ..media import AUDIO_EXTENSIONS, MIDI_EXTENSIONS, MediaResolver, attach_media, probe_audio
 from ..model import AudioClip, Session, SessionError, Track
 from ..smf import read_smf, beats_to_clip
 
@@ -58,6 +58,35 @@ def read(path: Path) -> Session:
         if not with_notes:
             session.warnings.append(f"{f}: the MIDI file holds no notes")
 
+    _add_audio_tracks(session, audio, base)
+    if session.format == "folder" and audio and all(c.missing for t in session.tracks for c in t.clips):
+        raise SessionError(path, "none of its audio files can be decoded")
+    return session
+
+
+def read_audio_files(paths: list[Path]) -> Session:
+    """Audio files given one by one: a track each, from 0 s, in the order given.
+
+    A file that cannot be decoded raises SessionError naming it: the user chose it.
+    """
+    if not paths:
+        raise SessionError("(no files)", "no audio files given")
+    for f in paths:
+        if f.suffix.lower() not in AUDIO_EXTENSIONS:
+            raise SessionError(f, f"not an audio file (known: {', '.join(sorted(AUDIO_EXTENSIONS))})")
+        if not f.is_file():
+            raise SessionError(f, "no such file")
+        try:
+            probe_audio(f)
+        except (ValueError, OSError) as exc:
+            raise SessionError(f, str(exc)) from None
+    session = Session(path=str(paths[0]), format="files")
+    _add_audio_tracks(session, paths, paths[0].parent)
+    return session
+
+
+def _add_audio_tracks(session: Session, audio: list[Path], base: Path) -> None:
+    """One track per file, its clip as long as the file."""
     for f in audio:
         clip = AudioClip(start=0.0, duration=0.0, source=str(f), name=f.stem)
         session.tracks.append(Track(name=f.stem, kind="audio", clips=[clip]))
@@ -66,6 +95,3 @@ def read(path: Path) -> Session:
         for clip in track.clips:
             if clip.source_duration is not None:
                 clip.duration = clip.source_duration
-    if session.format == "folder" and audio and all(c.missing for t in session.tracks for c in t.clips):
-        raise SessionError(path, "none of its audio files can be decoded")
-    return session
