@@ -13,7 +13,10 @@ from pathlib import Path
 
 from . import __version__
 from .demo import demo_session_path
-from .session import Session, SessionError, load_session
+from .inference.device import DEVICES
+from .inference.errors import InferenceError
+from .session import Session, SessionError, load_audio_files, load_session
+from .session.media import AUDIO_EXTENSIONS
 
 
 def _fmt_time(seconds: float) -> str:
@@ -65,6 +68,60 @@ def cmd_info(args) -> int:
     return 0
 
 
+def _analysis_input(paths: list[str]) -> Session:
+    """One session (file or folder), or audio files (a track each)."""
+    files = [Path(p) for p in paths]
+    if len(files) == 1 and (files[0].is_dir() or files[0].suffix.lower() not in AUDIO_EXTENSIONS):
+        return load_session(files[0])
+    sessions = [f for f in files if f.is_dir() or f.suffix.lower() not in AUDIO_EXTENSIONS]
+    if sessions:
+        raise SessionError(sessions[0], "give one session, or audio files only (each one track)")
+    return load_audio_files(files)
+
+
+def _summary(analysis) -> str:
+    lines = [f"{analysis.source}: {len(analysis.tracks)} tracks analysed on {analysis.provider}"]
+    for track in analysis.tracks:
+        families = [r for r in track.instruments() if r["group"] == "family"][:4]
+        found = ", ".join(f"{r['label']} {r['confidence']:.2f}" for r in families) or "nothing above threshold"
+        counts: dict[str, int] = {}
+        for ev in track.techniques():
+            counts[ev["label"]] = counts.get(ev["label"], 0) + 1
+        techniques = ", ".join(f"{label} x{n}" for label, n in sorted(counts.items(), key=lambda kv: -kv[1])[:4])
+        mark = " (muted)" if track.muted else ""
+        lines.append(f"  {track.name[:28]:<28}{mark} {found}" + (f"; {techniques}" if techniques else ""))
+    lines += [f"  warning: {w}" for w in analysis.warnings]
+    return "\n".join(lines)
+
+
+def cmd_analyze(args) -> int:
+    from tqdm import tqdm
+
+    from .analysis import analyze, write_analysis
+    from .exports import write_all
+
+    session = _analysis_input(args.inputs)
+    for line in session.missing_media:
+        print(f"stemscope: missing media: {line}", file=sys.stderr)
+    analysis = None
+    with tqdm(total=1000, desc="analyse", unit="‰", file=sys.stderr, disable=args.quiet or None,
+              bar_format="{desc} {bar} {percentage:3.0f}% {elapsed}<{remaining} {postfix}") as bar:
+        for event in analyze(session, device=args.device, use_cache=not args.no_cache,
+                             include_mix=session.format != "files"):
+            bar.update(round(event.overall * 1000) - bar.n)
+            if event.kind == "track":
+                bar.set_postfix_str(f"{event.result.name}{' (cached)' if event.result.cached else ''}")
+            elif event.kind == "done":
+                analysis = event.analysis
+    if args.out:
+        path = write_analysis(analysis, args.out)
+        write_all(analysis, args.out, session.tempo)
+        print(f"wrote {path} (with frames/, analysis.mid, analysis.csv, labels/); provider {analysis.provider}")
+    else:
+        print(_summary(analysis))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stemscope", description="What plays in a DAW session, and how.")
     parser.add_argument("--version", action="version", version=f"stemscope {__version__}")
@@ -74,6 +131,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("session", nargs="?", help="session file, folder, audio or MIDI file (default: the demo)")
     p.add_argument("--json", action="store_true", help="print the JSON contract instead of a table")
     p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("analyze", help="instrument and technique timelines for a session or audio files")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="a session (file or folder), or audio files (each one track)")
+    p.add_argument("--out", metavar="DIR", help="write analysis.json, frames/, analysis.mid, analysis.csv and labels/ here")
+    p.add_argument("--device", choices=DEVICES, default="auto", help="where the models run (default: auto)")
+    p.add_argument("--no-cache", action="store_true", help="recompute even what the cache holds")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_analyze)
     return parser
 
 
@@ -89,9 +154,12 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(["info"])
     try:
         return args.func(args)
-    except SessionError as exc:
+    except (SessionError, InferenceError) as exc:
         print(f"stemscope: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("stemscope: interrupted", file=sys.stderr)
+        return 130
     except BrokenPipeError:
         return 0
 
