@@ -458,3 +458,28 @@ def test_memory_does_not_grow_with_the_track_length(tmp_path):
         tracemalloc.stop()
     assert total == 3600 * rate
     assert peak < 8 * 1024 * 1024  # the whole hour as float32 would be 115 MB
+
+
+@pytest.mark.parametrize("source_rate, rate, channels", [(44100, 16000, 2), (48000, 16000, 6), (44100, 8000, 2),
+                                                         (22050, 16000, 2), (96000, 44100, 2)])
+def test_mono_renders_average_before_resampling_with_the_same_samples(tmp_path, source_rate, rate, channels):
+    """A mono render resamples the channels' mean (half the work): equal to resampling each channel
+    and averaging, to float rounding, across clips that start mid-file (resampler restarts)."""
+    rng = np.random.default_rng(channels)
+    audio = (rng.standard_normal((channels, source_rate * 6)) * 0.2).astype(np.float32)
+    source = write_wav(tmp_path / "multi.wav", audio, sample_rate=source_rate)
+    track = Track(name="t", clips=[AudioClip(0.0, 1.7, str(source), source_offset=0.0),
+                                   AudioClip(1.7, 2.2, str(source), source_offset=3.123457),
+                                   AudioClip(4.0, 1.9, str(source), source_offset=0.5, fade_in=0.1)])
+    mono = render_array([track], sample_rate=rate, channels=1)
+    per_channel = render_array([track], sample_rate=rate, channels=channels)
+    assert mono.shape == (1, per_channel.shape[1])
+    np.testing.assert_allclose(mono[0], per_channel.mean(axis=0), atol=2e-6)
+
+
+def test_mono_render_at_a_rate_without_a_short_period_still_matches(tmp_path):
+    audio = (np.random.default_rng(3).standard_normal((2, SR * 2)) * 0.2).astype(np.float32)
+    source = write_wav(tmp_path / "s.wav", audio)
+    track = Track(name="t", clips=[AudioClip(0.0, 1.5, str(source), playrate=1.0123457, source_offset=0.25)])
+    mono = render_array([track], sample_rate=16000, channels=1)
+    np.testing.assert_allclose(mono[0], render_array([track], sample_rate=16000, channels=2).mean(axis=0), atol=2e-6)

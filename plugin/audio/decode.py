@@ -11,13 +11,14 @@ whatever the read sizes; at the file's own rate the samples are the file's, bit 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from fractions import Fraction
 from pathlib import Path
 from typing import Self
 
 import numpy as np
 import soundfile
 from pedalboard import Resample
-from pedalboard.io import AudioFile
+from pedalboard.io import AudioFile, StreamResampler
 
 DEFAULT_QUALITY = Resample.Quality.WindowedSinc32
 
@@ -77,6 +78,89 @@ class DecodeError(Exception):
     """A source that cannot be opened or stops decoding. str() is one line naming the file."""
 
 
+class _MonoResampledStream:
+    """A file's channels averaged, then resampled: the samples of `resampled_to` averaged (to
+    float rounding) for half the resampling work or less.
+
+    Same interface as pedalboard's resampled files (frames, seek, read, close). A seek restarts
+    the resampler at an input frame whose output position is a whole frame (the rate ratio is
+    p/q with q <= MAX_PERIOD) and at least WARMUP frames early, whose outputs are dropped: from
+    there on the samples equal those of an uninterrupted stream.
+    """
+
+    MAX_PERIOD = 48000  # input frames between aligned restart points, at most (one second or so)
+    WARMUP = 256  # output frames computed and dropped after a restart
+    BLOCK = 32768  # input frames per decode
+
+    def __init__(self, path: str, base, rate: float, quality: Resample.Quality, frames: int):
+        self._base = base
+        self._native = float(base.samplerate)
+        self._rate = rate
+        self._quality = quality
+        self._channels = int(base.num_channels)
+        ratio = Fraction(rate / self._native).limit_denominator(self.MAX_PERIOD)
+        self._out_step, self._in_step = ratio.numerator, ratio.denominator
+        self.frames = frames
+        self._restart(0)
+
+    @classmethod
+    def period(cls, native: float, rate: float) -> int | None:
+        """Input frames between aligned restart points, or None when the ratio has no short period."""
+        ratio = Fraction(rate / native).limit_denominator(cls.MAX_PERIOD)
+        if ratio.numerator <= 0 or abs(ratio.numerator / ratio.denominator * native - rate) > 1e-9 * rate:
+            return None
+        return ratio.denominator
+
+    def _restart(self, target: int) -> None:
+        anchor = max(0, target - self.WARMUP) // self._out_step * self._out_step
+        self._base.seek(anchor // self._out_step * self._in_step)
+        self._resampler = StreamResampler(self._native, self._rate, 1, self._quality)
+        self._buffer = np.zeros((1, 0), dtype=np.float32)
+        self._next = anchor  # output frame at the head of the buffer
+        self._ended = False
+        self._skip(target - anchor)
+
+    def _fill(self, needed: int) -> None:
+        parts = [self._buffer]
+        have = self._buffer.shape[1]
+        while have < needed and not self._ended:
+            block = self._base.read(self.BLOCK)
+            if block.shape[1]:
+                mono = block[:1] if self._channels == 1 else block.mean(axis=0, keepdims=True, dtype=np.float32)
+                out = self._resampler.process(mono)
+            else:
+                out = self._resampler.process()
+                self._ended = True
+            parts.append(out)
+            have += out.shape[1]
+        self._buffer = np.concatenate(parts, axis=1) if len(parts) > 1 else self._buffer
+
+    def _skip(self, count: int) -> None:
+        self._fill(count)
+        self._buffer = self._buffer[:, count:]
+        self._next += count
+
+    def tell(self) -> int:
+        return self._next
+
+    def seek(self, frame: int) -> None:
+        if frame != self._next:
+            self._restart(frame)
+
+    def read(self, count: int) -> np.ndarray:
+        count = max(0, min(count, self.frames - self._next))
+        self._fill(count)
+        out = self._buffer[:, :count]
+        if out.shape[1] < count:  # the resampler's tail fell short of the declared length: silence
+            out = np.concatenate([out, np.zeros((1, count - out.shape[1]), np.float32)], axis=1)
+        self._buffer = self._buffer[:, count:]
+        self._next += count
+        return out
+
+    def close(self) -> None:
+        self._base.close()
+
+
 class _FileStream:
     """One open file, read at one rate at a time, remembering its position to avoid seeks."""
 
@@ -108,7 +192,9 @@ class _FileStream:
             self._lead = trim[0]
             self.frames -= sum(trim)
         self._stream = self._base
-        self._rate = self._requested_rate = self.sample_rate
+        self._rate = self.sample_rate
+        self._requested_rate = (self.sample_rate, False)
+        self._mono = False  # the stream averages the channels (a _MonoResampledStream)
         self._position: int | None = 0
         self._check_truncation()
 
@@ -128,24 +214,32 @@ class _FileStream:
             )
             self.frames = int(info.frames)
 
-    def _switch_rate(self, rate: float) -> None:
-        """Reopen the file resampled to `rate` (or as is, when `rate` is the file's own)."""
+    def _switch_rate(self, rate: float, mono: bool) -> None:
+        """Reopen the file resampled to `rate` (or as is, when `rate` is the file's own); with
+        `mono`, average the channels before resampling where the rates allow it."""
         if not (self._stream is self._base and self._position == 0):  # an unread file is reused
             self._close_stream()
             self._base = AudioFile(self.path)
+        self._mono = False
         # Within 1e-8 (under two frames' drift in an hour) a rate is the file's own: no resampling.
         if abs(rate - self.sample_rate) <= 1e-8 * self.sample_rate:
             self._stream, self._rate = self._base, self.sample_rate
+        elif mono and self.channels > 1 and _MonoResampledStream.period(self.sample_rate, rate):
+            with AudioFile(self.path).resampled_to(rate, quality=self._quality) as probe:
+                frames = probe.frames
+            self._stream = _MonoResampledStream(self.path, self._base, rate, self._quality, frames)
+            self._rate, self._mono = rate, True
         else:
             self._stream, self._rate = self._base.resampled_to(rate, quality=self._quality), rate
-        self._requested_rate = rate
+        self._requested_rate = (rate, mono)
         self._position = 0
 
-    def read(self, rate: float, index: int, count: int) -> np.ndarray:
-        out = np.zeros((self.channels, count), dtype=np.float32)
+    def read(self, rate: float, index: int, count: int, mono: bool = False) -> np.ndarray:
+        """(channels, count) frames at `rate`; with `mono`, (1, count): the channels' mean."""
+        out = np.zeros((1 if mono else self.channels, count), dtype=np.float32)
         try:
-            if rate != self._requested_rate:
-                self._switch_rate(rate)
+            if (rate, mono) != self._requested_rate:
+                self._switch_rate(rate, mono)
             stream = self._stream
             # Positions in the decoded stream, which starts with `lead` frames of encoder delay.
             lead = round(self._lead * self._rate / self.sample_rate)
@@ -174,6 +268,8 @@ class _FileStream:
             if not peak <= SANE_SAMPLE_LIMIT:
                 raise DecodeError(f"{self.path}: corrupt data near {(lo - lead) / self._rate:.3f} s "
                                   f"(decoded sample {peak:g})")
+            if mono and not self._mono:
+                data = data.mean(axis=0, keepdims=True, dtype=np.float32) if data.shape[0] > 1 else data
             out[:, lo - lead - index:lo - lead - index + got] = data
         if got < hi - lo and self._length_exact:
             # The decoder ran out before the length the file declared (a damaged or cut stream).
@@ -229,12 +325,18 @@ class SourceReader:
     def notes(self) -> list[str]:
         return [n for f in self._files for n in f.notes]
 
-    def read(self, rate: float, index: int, count: int) -> np.ndarray:
-        """Frames [index, index + count) of the source at `rate` Hz: float32 (channels, count)."""
+    def read(self, rate: float, index: int, count: int, mono: bool = False) -> np.ndarray:
+        """Frames [index, index + count) of the source at `rate` Hz: float32 (channels, count),
+        or with `mono` (1, count), the mean of all channels (averaged before resampling)."""
         if count <= 0:
-            return np.zeros((self.channels, 0), dtype=np.float32)
-        parts = [f.read(rate, index, count) for f in self._files]
-        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
+            return np.zeros((1 if mono else self.channels, 0), dtype=np.float32)
+        parts = [f.read(rate, index, count, mono) for f in self._files]
+        if len(parts) == 1:
+            return parts[0]
+        if not mono:
+            return np.concatenate(parts, axis=0)
+        weighted = sum(part * f.channels for part, f in zip(parts, self._files))
+        return (weighted / self.channels).astype(np.float32)
 
     def close(self) -> None:
         for f in self._files:

@@ -238,7 +238,7 @@ class _ClipStream:
                         f"{self.clip.source}: the clip at {self.clip.start:.3f} s plays its source backwards "
                         "or stopped (a warp segment without forward motion); that part is silent")
                 if rate is not None:
-                    data = self._reader.read(s.sample_rate / rate, index + lo - p_begin, hi - lo)
+                    data = self._reader.read(s.sample_rate / rate, index + lo - p_begin, hi - lo, mono=s.channels == 1)
                     data = convert_channels(data, s.channels)
                     if lo == begin and hi == end:
                         out = data
