@@ -122,6 +122,15 @@ def cmd_analyze(args) -> int:
     return 0
 
 
+def cmd_open(args) -> int:
+    try:
+        from ui.app import main as app_main
+    except ImportError as exc:  # the engine is installed without the app (or Qt cannot load)
+        print(f"stemscope: the app cannot start: {exc}", file=sys.stderr)
+        return 1
+    return app_main(args.session, screenshot=args.screenshot, analyze=args.analyze, device=args.device)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stemscope", description="What plays in a DAW session, and how.")
     parser.add_argument("--version", action="version", version=f"stemscope {__version__}")
@@ -139,6 +148,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-cache", action="store_true", help="recompute even what the cache holds")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_analyze)
+
+    p = sub.add_parser("open", help="the app, on a session (default: the demo)")
+    p.add_argument("session", nargs="?", help="session file, folder, audio or MIDI file (default: the demo)")
+    p.add_argument("--screenshot", metavar="FILE.png", help="render the main window offscreen to FILE.png and exit")
+    p.add_argument("--analyze", action="store_true", help="analyse the session once it is open")
+    p.add_argument("--device", choices=DEVICES, default="auto", help="where the models run (default: auto)")
+    p.set_defaults(func=cmd_open)
     return parser
 
 
@@ -150,8 +166,8 @@ def main(argv: list[str] | None = None) -> int:
             stream.reconfigure(errors="backslashreplace")
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command is None:  # the app's place until it exists: the demo session described
-        args = parser.parse_args(["info"])
+    if args.command is None:  # `stemscope` alone: the app on the demo session
+        args = parser.parse_args(["open"])
     try:
         return args.func(args)
     except (SessionError, InferenceError) as exc:
