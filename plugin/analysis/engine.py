@@ -315,7 +315,7 @@ class _Run:
                 take = max(0, min(length, ends[i] - position))
                 self._push(i, by_entry[i][0, :take])
                 if position + length >= ends[i]:
-                    self._finish(i)
+                    self._push(i, None)
             position += length
             if not self._compute(cancel):
                 yield "cancelled"
@@ -326,7 +326,7 @@ class _Run:
                     open_entries.remove(i)
                 yield i, min(position, ends[i]) / self.render_rate, finished
         for i in list(open_entries):  # an entry of zero length, or one the render did not reach
-            self._finish(i)
+            self._push(i, None)
         if not self._compute(cancel):
             yield "cancelled"
             return
@@ -336,22 +336,16 @@ class _Run:
     def _models_of(self, i: int) -> list[ModelSpec]:
         return [s for s in self.specs if (i, s.name) in self.streams]
 
-    def _push(self, i: int, samples: np.ndarray) -> None:
+    def _push(self, i: int, samples: np.ndarray | None) -> None:
+        """Feed entry i's models its next samples (at the render rate), or None: its end."""
         for spec in self._models_of(i):
             key = (i, spec.name)
-            stream = self.streams[key]
+            stream, resampler = self.streams[key], self.resamplers[key]
             if stream.finished:
                 continue
-            resampler = self.resamplers[key]
-            stream.push(samples if resampler is None else resampler.process(samples[None])[0])
-
-    def _finish(self, i: int) -> None:
-        for spec in self._models_of(i):
-            key = (i, spec.name)
-            stream = self.streams[key]
-            if stream.finished:
+            if samples is not None:
+                stream.push(samples if resampler is None else resampler.process(samples[None])[0])
                 continue
-            resampler = self.resamplers[key]
             if resampler is not None:
                 stream.push(resampler.process()[0])
             stream.finish()

@@ -439,11 +439,11 @@ def render_blocks(
     return _generate(chosen, settings, first, last, int(block_size), faders, max(1, count), warnings)
 
 
-def _generate(tracks: list[Track], settings: _Settings, first: int, last: int, block_size: int,
-              faders: bool, workers: int, warnings: list[str] | None) -> Iterator[np.ndarray]:
-    renderers = [_TrackRenderer(t, settings, faders) for t in tracks]
+def _chunks(renderers: list[_TrackRenderer], first: int, last: int, workers: int,
+            warnings: list[str] | None) -> Iterator[tuple[int, int, list[np.ndarray | None]]]:
+    """(begin, end, one part per renderer or None for silence) over the fixed internal chunk
+    grid, rendering the tracks on `workers` threads; closes the renderers at the end."""
     pool = ThreadPoolExecutor(workers) if workers > 1 and len(renderers) > 1 else None
-    carry = np.zeros((settings.channels, 0), dtype=np.float32)
     reported: set[str] = set()
     try:
         for begin in range(first, last, CHUNK_FRAMES):
@@ -452,24 +452,32 @@ def _generate(tracks: list[Track], settings: _Settings, first: int, last: int, b
                 parts = [job.result() for job in [pool.submit(r.render, begin, end) for r in renderers]]
             else:
                 parts = [r.render(begin, end) for r in renderers]
-            mix = np.zeros((settings.channels, end - begin), dtype=np.float32)
-            for part in parts:  # always in track order: the sum does not depend on the threads
-                if part is not None:
-                    mix += part
             _report(renderers, reported, warnings)
-            if carry.shape[1]:
-                mix = np.concatenate([carry, mix], axis=1)
-            full = mix.shape[1] - mix.shape[1] % block_size
-            for k in range(0, full, block_size):
-                yield np.ascontiguousarray(mix[:, k:k + block_size])
-            carry = mix[:, full:]
-        if carry.shape[1]:
-            yield np.ascontiguousarray(carry)
+            yield begin, end, parts
     finally:
         if pool is not None:
             pool.shutdown(wait=True)
         for r in renderers:
             r.close()
+
+
+def _generate(tracks: list[Track], settings: _Settings, first: int, last: int, block_size: int,
+              faders: bool, workers: int, warnings: list[str] | None) -> Iterator[np.ndarray]:
+    renderers = [_TrackRenderer(t, settings, faders) for t in tracks]
+    carry = np.zeros((settings.channels, 0), dtype=np.float32)
+    for begin, end, parts in _chunks(renderers, first, last, workers, warnings):
+        mix = np.zeros((settings.channels, end - begin), dtype=np.float32)
+        for part in parts:  # always in track order: the sum does not depend on the threads
+            if part is not None:
+                mix += part
+        if carry.shape[1]:
+            mix = np.concatenate([carry, mix], axis=1)
+        full = mix.shape[1] - mix.shape[1] % block_size
+        for k in range(0, full, block_size):
+            yield np.ascontiguousarray(mix[:, k:k + block_size])
+        carry = mix[:, full:]
+    if carry.shape[1]:
+        yield np.ascontiguousarray(carry)
 
 
 def render_stems(
@@ -502,30 +510,16 @@ def render_stems(
     renderers = [_TrackRenderer(t, settings, faders=False) for t in order]
     faders = {id(t): _TrackRenderer._fader_gains(t, settings.channels) for t in mix}
     count = workers if workers is not None else _default_workers(len(order))
-    pool = ThreadPoolExecutor(count) if count > 1 and len(renderers) > 1 else None
-    reported: set[str] = set()
-    try:
-        for begin in range(first, last, CHUNK_FRAMES):
-            stop = min(begin + CHUNK_FRAMES, last)
-            if pool is not None:
-                parts = [job.result() for job in [pool.submit(r.render, begin, stop) for r in renderers]]
-            else:
-                parts = [r.render(begin, stop) for r in renderers]
-            silence = np.zeros((settings.channels, stop - begin), dtype=np.float32)
-            by_track = {id(t): (silence if part is None else part) for t, part in zip(order, parts)}
-            mix_block = None
-            if mix:
-                mix_block = np.zeros_like(silence)
-                for track in mix:  # in the given order: the sum does not depend on the threads
-                    gain = faders[id(track)]
-                    mix_block += by_track[id(track)] if gain is None else by_track[id(track)] * gain
-            _report(renderers, reported, warnings)
-            yield [by_track[id(t)] for t in stems], mix_block
-    finally:
-        if pool is not None:
-            pool.shutdown(wait=True)
-        for r in renderers:
-            r.close()
+    for begin, stop, parts in _chunks(renderers, first, last, count, warnings):
+        silence = np.zeros((settings.channels, stop - begin), dtype=np.float32)
+        by_track = {id(t): (silence if part is None else part) for t, part in zip(order, parts)}
+        mix_block = None
+        if mix:
+            mix_block = np.zeros_like(silence)
+            for track in mix:  # in the given order: the sum does not depend on the threads
+                gain = faders[id(track)]
+                mix_block += by_track[id(track)] if gain is None else by_track[id(track)] * gain
+        yield [by_track[id(t)] for t in stems], mix_block
 
 
 def _report(renderers: list[_TrackRenderer], reported: set[str], warnings: list[str] | None) -> None:
