@@ -122,10 +122,20 @@ def cmd_analyze(args) -> int:
     return 0
 
 
+APP_ENTRY_POINTS = "stemscope.apps"  # the desktop app registers itself here (pyproject.toml)
+
+
 def cmd_open(args) -> int:
+    """Start the app found through its entry point: the engine never imports the UI."""
+    from importlib.metadata import entry_points
+
+    found = [ep for ep in entry_points(group=APP_ENTRY_POINTS) if ep.name == "desktop"]
+    if not found:
+        print("stemscope: the desktop app is not installed (reinstall the stemscope package)", file=sys.stderr)
+        return 1
     try:
-        from ui.app import main as app_main
-    except ImportError as exc:  # the engine is installed without the app (or Qt cannot load)
+        app_main = found[0].load()
+    except ImportError as exc:  # Qt cannot load (missing system libraries)
         print(f"stemscope: the app cannot start: {exc}", file=sys.stderr)
         return 1
     return app_main(args.session, screenshot=args.screenshot, analyze=args.analyze, device=args.device)
