@@ -25,6 +25,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +44,11 @@ from .timeline import Timeline
 ENGINE_VERSION = 1
 MODEL_NAMES = ("instrument", "technique")
 MIX_NAME = "mix"
+MAX_BATCH = 8  # chunks of one model in one call
+# onnxruntime intra-op threads per model: the models run side by side, each on one thread, while
+# rendering runs on its own threads (measured on 2 cores: single-threaded sessions do the most
+# work per core; see benchmarks/bench_analyze.py).
+MODEL_THREADS = 1
 _RESAMPLE_QUALITY = Resample.Quality.WindowedSinc32
 
 
@@ -185,7 +191,7 @@ def analyze(
     use_cache: bool = True,
     cache_only: bool = False,
     chunk_seconds: float = 30.0,
-    threads: int = 0,
+    threads: int = MODEL_THREADS,
 ) -> Iterator[AnalysisEvent]:
     """Analyse every audio track of `session` (and its mix) with every model; see the module doc.
 
@@ -221,27 +227,28 @@ def analyze(
     pending = [i for i in range(len(entries)) if i not in results]
     if pending and not cache_only:
         run = _Run(entries, pending, specs, device, threads, chunk_seconds, warnings)
-        for event in run.events(cancel):
-            if event == "cancelled":
-                yield AnalysisEvent("cancelled", sum(done_seconds.values()) / total)
-                return
-            i, seconds, finished = event
-            done_seconds[i] = min(seconds, entries[i].duration)
-            overall = sum(done_seconds.values()) / total
-            if finished:
+        try:
+            for event in run.events(cancel):
+                if event == "cancelled":
+                    yield AnalysisEvent("cancelled", sum(done_seconds.values()) / total)
+                    return
+                i, seconds, finished = event
+                done_seconds[i] = min(seconds, entries[i].duration)
+                overall = sum(done_seconds.values()) / total
+                if not finished:
+                    fraction = done_seconds[i] / entries[i].duration if entries[i].duration > 0 else 1.0
+                    yield AnalysisEvent("progress", overall, i, fraction)
+                    continue
                 entry = entries[i]
-                for spec in specs:
-                    if spec.name in run.computed[i]:
-                        activations, provider = run.computed[i][spec.name]
-                        entry.found[spec.name] = (activations, provider)
-                        if use_cache:
-                            cache.put(entry.keys[spec.name], {"activations": activations},
-                                      {"provider": provider, "model": spec.name, "track": entry.name})
+                for name, (activations, provider) in run.computed[i].items():
+                    entry.found[name] = (activations, provider)
+                    if use_cache:
+                        cache.put(entry.keys[name], {"activations": activations},
+                                  {"provider": provider, "model": name, "track": entry.name})
                 results[i] = _result(entry, specs, cached=False)
                 yield AnalysisEvent("track", overall, i, 1.0, result=results[i])
-            else:
-                fraction = done_seconds[i] / entries[i].duration if entries[i].duration > 0 else 1.0
-                yield AnalysisEvent("progress", overall, i, fraction)
+        finally:
+            run.close()
 
     analysis = Analysis(
         source=str(Path(session.path).absolute()), session_format=session.format,
@@ -285,11 +292,15 @@ class _Run:
                 self.pieces[key] = []
         self.sessions = {}
         self.computed: dict[int, dict[str, tuple[np.ndarray, str]]] = {i: {} for i in pending}
+        self._pool = ThreadPoolExecutor(max(1, len(self.specs)), thread_name_prefix="stemscope-model")
 
     def _session(self, spec: ModelSpec):
         if spec.name not in self.sessions:
             self.sessions[spec.name] = get_session(spec, self.device, self.threads)
         return self.sessions[spec.name]
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
 
     def events(self, cancel) -> Iterator[tuple[int, float, bool] | str]:
         """(entry, seconds done, finished) per entry and chunk, or "cancelled"."""
@@ -311,11 +322,8 @@ class _Run:
             if mix_entries:
                 by_entry[self.entries.index(mix_entries[0])] = mix_block
             length = next(iter(by_entry.values())).shape[1] if by_entry else 0
-            for i in list(open_entries):
-                take = max(0, min(length, ends[i] - position))
-                self._push(i, by_entry[i][0, :take])
-                if position + length >= ends[i]:
-                    self._push(i, None)
+            self._feed([(i, by_entry[i][0, :max(0, min(length, ends[i] - position))], position + length >= ends[i])
+                        for i in open_entries])
             position += length
             if not self._compute(cancel):
                 yield "cancelled"
@@ -325,8 +333,8 @@ class _Run:
                 if finished:
                     open_entries.remove(i)
                 yield i, min(position, ends[i]) / self.render_rate, finished
-        for i in list(open_entries):  # an entry of zero length, or one the render did not reach
-            self._push(i, None)
+        # entries of zero length, or ones the render did not reach
+        self._feed([(i, np.zeros(0, np.float32), True) for i in open_entries])
         if not self._compute(cancel):
             yield "cancelled"
             return
@@ -336,46 +344,50 @@ class _Run:
     def _models_of(self, i: int) -> list[ModelSpec]:
         return [s for s in self.specs if (i, s.name) in self.streams]
 
-    def _push(self, i: int, samples: np.ndarray | None) -> None:
-        """Feed entry i's models its next samples (at the render rate), or None: its end."""
-        for spec in self._models_of(i):
-            key = (i, spec.name)
+    def _feed(self, items: list[tuple[int, np.ndarray, bool]]) -> None:
+        """(entry, samples at the render rate, ended) to every model stream of those entries,
+        resampling where a model's rate differs; the streams are fed side by side on the pool."""
+        def feed(key: tuple[int, str], samples: np.ndarray, ended: bool) -> None:
             stream, resampler = self.streams[key], self.resamplers[key]
             if stream.finished:
-                continue
-            if samples is not None:
-                stream.push(samples if resampler is None else resampler.process(samples[None])[0])
-                continue
-            if resampler is not None:
-                stream.push(resampler.process()[0])
-            stream.finish()
+                return
+            stream.push(samples if resampler is None else resampler.process(samples[None])[0])
+            if ended:
+                if resampler is not None:
+                    stream.push(resampler.process()[0])
+                stream.finish()
+
+        jobs = [self._pool.submit(feed, (i, spec.name), samples, ended)
+                for i, samples, ended in items for spec in self._models_of(i)]
+        for job in jobs:
+            job.result()
 
     def _compute(self, cancel) -> bool:
-        """Run every chunk that is ready, batched per model; False when cancelled."""
-        for spec in self.specs:
-            while True:
-                jobs = []
+        """Run every chunk that is ready, batched per model, the models side by side on threads
+        (each session single-threaded: on a few cores that beats one model on all of them);
+        False when cancelled."""
+        while True:
+            batches = []  # (spec, [(key, job)]) of equal input lengths, at most MAX_BATCH
+            for spec in self.specs:
+                by_length: dict[int, list] = {}
                 for key, stream in self.streams.items():
                     if key[1] == spec.name:
                         job = stream.next_job()
                         if job is not None:
-                            jobs.append((key, job))
-                if not jobs:
-                    break
-                by_length: dict[int, list] = {}
-                for key, job in jobs:
-                    by_length.setdefault(job.audio.size, []).append((key, job))
+                            by_length.setdefault(job.audio.size, []).append((key, job))
                 for group in by_length.values():
-                    for start in range(0, len(group), 8):
-                        batch = group[start:start + 8]
-                        if _is_cancelled(cancel):
-                            return False
-                        session = self._session(spec)
-                        out = session.run(np.stack([job.audio for _, job in batch]))
-                        for row, (key, job) in enumerate(batch):
-                            emitted = self.streams[key].commit(job, out[row])
-                            self.pieces[key].append(emitted.astype(np.float16))
-        return True
+                    batches += [(spec, group[k:k + MAX_BATCH]) for k in range(0, len(group), MAX_BATCH)]
+            if not batches:
+                return True
+            if _is_cancelled(cancel):
+                return False
+            sessions = [self._session(spec) for spec, _ in batches]
+            runs = [self._pool.submit(session.run, np.stack([job.audio for _, job in batch]))
+                    for session, (_, batch) in zip(sessions, batches)]
+            for run, (_, batch) in zip(runs, batches):
+                out = run.result()
+                for row, (key, job) in enumerate(batch):
+                    self.pieces[key].append(self.streams[key].commit(job, out[row]).astype(np.float16))
 
     def _collect(self, i: int) -> bool:
         """Move entry i's finished model outputs into `computed`; True when all are in."""
