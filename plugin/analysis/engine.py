@@ -196,7 +196,9 @@ def analyze(
     """Analyse every audio track of `session` (and its mix) with every model; see the module doc.
 
     `cache_only`: report what the cache holds and compute nothing (for showing results at once
-    when a session is reopened); "done" then carries only the cached tracks.
+    when a session is reopened); "done" then carries only the cached tracks. `use_cache` False:
+    compute everything and store nothing. `chunk_seconds`: audio per model call (results do not
+    depend on it). `threads`: onnxruntime intra-op threads per model (0: every core).
     Raises InferenceError (device or model problems) from the first model call.
     """
     specs = list(models) if models is not None else [shipped_models()[name] for name in MODEL_NAMES]
