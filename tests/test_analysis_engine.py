@@ -64,6 +64,7 @@ def test_every_audio_track_and_the_mix_are_analysed(demo, demo_run):
 def test_events_start_progress_and_finish(demo_run):
     events, analysis = demo_run
     assert events[0].kind == "start" and events[0].names == tuple(t.name for t in analysis.tracks)
+    assert events[0].session_tracks == tuple(t.session_track for t in analysis.tracks)
     assert events[-1].kind == "done" and events[-1].overall == pytest.approx(1.0)
     overall = [e.overall for e in events]
     assert overall == sorted(overall)

@@ -123,6 +123,7 @@ class AnalysisEvent:
     result: TrackResult | None = None  # kind == "track"
     analysis: Analysis | None = None  # kind == "done"
     names: tuple[str, ...] = ()  # kind == "start": the tracks in run order
+    session_tracks: tuple[int | None, ...] = ()  # kind == "start": their session.tracks indices (None: the mix)
     message: str = ""
 
 
@@ -209,7 +210,8 @@ def analyze(
     warnings: list[str] = []
     entries = plan(session, specs, include_mix=include_mix, fingerprints=fingerprints)
     fingerprints.save()
-    yield AnalysisEvent("start", 0.0, names=tuple(e.name for e in entries))
+    yield AnalysisEvent("start", 0.0, names=tuple(e.name for e in entries),
+                        session_tracks=tuple(e.session_track for e in entries))
 
     if use_cache:
         for entry in entries:
