@@ -114,8 +114,13 @@ def cmd_analyze(args) -> int:
             elif event.kind == "done":
                 analysis = event.analysis
     if args.out:
-        path = write_analysis(analysis, args.out)
-        write_all(analysis, args.out, session.tempo)
+        try:
+            path = write_analysis(analysis, args.out)
+            write_all(analysis, args.out, session.tempo)
+        except OSError as exc:
+            where = exc.filename or args.out
+            print(f"stemscope: {where}: cannot write the results ({exc.strerror or exc})", file=sys.stderr)
+            return 1
         print(f"wrote {path} (with frames/, analysis.mid, analysis.csv, labels/); provider {analysis.provider}")
     else:
         print(_summary(analysis))

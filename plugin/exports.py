@@ -51,6 +51,11 @@ def _tempo_steps(tempo: TempoMap) -> list[tuple[float, float]]:
     return steps
 
 
+def _midi_can_hold(numerator: int, denominator: int) -> bool:
+    """A time signature a MIDI file can state: 1-255 beats of a power-of-two note value."""
+    return 1 <= numerator <= 255 and 1 <= denominator <= 1 << 255 and denominator & (denominator - 1) == 0
+
+
 def _note_tracks(track: TrackResult, to_tick) -> tuple[list[mido.MidiTrack], list[tuple[int, str]]]:
     """The instruments and techniques tracks of one analysed track, and its markers (tick, text)."""
     markers: list[tuple[int, str]] = []
@@ -99,6 +104,8 @@ def write_midi(analysis: Analysis, path: str | Path, tempo: TempoMap | None = No
     for beat, bpm in _tempo_steps(tempo):
         conductor.append((max(0, round(beat * TICKS_PER_BEAT)), 0, mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(bpm))))
     for ts in tempo.time_signatures:
+        if not _midi_can_hold(ts.numerator, ts.denominator):
+            continue  # e.g. 7/12 from a DAWproject: MIDI denominators are powers of two
         conductor.append((max(0, round(ts.beat * TICKS_PER_BEAT)), 0, mido.MetaMessage(
             "time_signature", numerator=ts.numerator, denominator=ts.denominator)))
     note_tracks = []

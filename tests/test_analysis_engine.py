@@ -191,6 +191,28 @@ def test_cache_only_computes_nothing(tmp_path, monkeypatch):
     assert len(analysis.tracks) == 5
 
 
+def test_cache_keys_follow_the_model_and_how_it_is_fed(demo):
+    """A manifest fixed beside an unchanged .onnx file (same sha256) misses; thresholds, which
+    apply after the cache, do not."""
+    import dataclasses
+
+    specs = [shipped_models()[name] for name in engine_module.MODEL_NAMES]
+
+    def keys(specs):
+        return [entry.keys for entry in engine_module.plan(demo, specs)]
+
+    base = keys(specs)
+    assert keys(specs) == base
+    inst = specs[0]
+    for change in ({"sha256": "f" * 64}, {"receptive_field_frames": inst.receptive_field_frames + 1},
+                   {"pad_samples": inst.pad_samples + 1}, {"hop_samples": inst.hop_samples * 2}):
+        changed = keys([dataclasses.replace(inst, **change), specs[1]])
+        assert all(c["instrument"] != b["instrument"] and c["technique"] == b["technique"]
+                   for c, b in zip(changed, base)), change
+    thresholds = tuple(dataclasses.replace(label, threshold=0.3) for label in inst.labels)
+    assert keys([dataclasses.replace(inst, labels=thresholds), specs[1]]) == base
+
+
 def test_a_corrupt_cache_entry_is_a_miss(tmp_path):
     session = load_session(_copy_demo(tmp_path))
     run(session)
@@ -235,6 +257,37 @@ def test_cancel_stops_the_run_and_caches_no_partial_track(demo, when):
     assert kinds[-1] == "cancelled" and "done" not in kinds and "track" not in kinds
     events, analysis = run(demo, cache_only=True)
     assert analysis.tracks == []
+
+
+def test_closing_a_run_early_ends_its_threads_and_closes_its_media(demo):
+    """A consumer that stops reading (closes the generator, or drops it) ends the render
+    prefetcher, the render and model pools, and closes every source file."""
+    import os
+
+    folder = str(demo_session_path().parent)
+
+    def open_media() -> set[str]:
+        found = set()
+        for fd in Path("/proc/self/fd").iterdir() if Path("/proc/self/fd").is_dir() else ():
+            try:
+                found.add(os.readlink(fd))
+            except OSError:
+                pass
+        return {f for f in found if f.startswith(folder)}
+
+    before = set(threading.enumerate())
+    for drop in (False, True):
+        events = analyze(demo, use_cache=False, chunk_seconds=2.0)
+        for event in events:
+            if event.kind == "progress":
+                break
+        assert [t for t in threading.enumerate() if t not in before]  # mid-run: workers are busy
+        if drop:
+            del events  # the last reference: CPython closes it at once
+        else:
+            events.close()
+        assert [t.name for t in threading.enumerate() if t not in before] == []
+        assert open_media() == set()
 
 
 def test_forced_cuda_without_cuda_is_a_clear_error(demo):

@@ -168,6 +168,29 @@ def test_loop_repeats_its_region_sample_exactly(tmp_path):
     assert np.array_equal(out, expected)
 
 
+def test_loop_offsets_far_past_the_loop_wrap_into_it_and_never_hang(tmp_path):
+    """An offset many loop lengths in plays from the same phase; an absurd one (a corrupt
+    session's 1e300) renders in finite time instead of spinning on lost float precision."""
+    import threading
+
+    rate = 8000
+    ramp = (np.arange(rate, dtype=np.float32) / rate)[None]
+    path = write_wav(tmp_path / "ramp.wav", ramp, rate)
+    near = render_array([one_clip_track(path, 0.0, 1.0, source_offset=0.6, loop=(0.25, 0.75))],
+                        sample_rate=rate, channels=1)
+    far = render_array([one_clip_track(path, 0.0, 1.0, source_offset=0.6 + 7 * 0.5, loop=(0.25, 0.75))],
+                       sample_rate=rate, channels=1)
+    assert np.array_equal(near, far)
+
+    done: list = []
+    absurd = one_clip_track(path, 0.0, 1.0, source_offset=1e300, loop=(0.25, 0.75))
+    worker = threading.Thread(target=lambda: done.append(render_array([absurd], sample_rate=rate, channels=1)),
+                              daemon=True)
+    worker.start()
+    worker.join(20)
+    assert done and done[0].shape == (1, rate)
+
+
 # --- gains, fades, mix ----------------------------------------------------------------------
 
 def constant(tmp_path: Path, name: str, level: float, seconds: float = 1.0) -> Path:

@@ -126,6 +126,15 @@ def test_midi_time_signatures_are_written(analysis, tmp_path):
     assert sigs == [(3, 4), (6, 8)]
 
 
+def test_midi_leaves_out_time_signatures_it_cannot_state(analysis, tmp_path):
+    """A DAWproject may say 7/12, a REAPER point 300/4: the file is written all the same."""
+    tempo = TempoMap.from_beats([(0.0, 120.0, "step")], [TimeSignature(0.0, 4, 4), TimeSignature(4.0, 7, 12),
+                                                        TimeSignature(8.0, 300, 4), TimeSignature(12.0, 5, 8)])
+    mid = mido.MidiFile(write_midi(analysis, tmp_path / "a.mid", tempo))
+    sigs = [(msg.numerator, msg.denominator) for msg in mid.tracks[0] if msg.type == "time_signature"]
+    assert sigs == [(4, 4), (5, 8)]
+
+
 def test_audacity_labels_round_trip(analysis, tmp_path):
     paths = write_audacity_labels(analysis, tmp_path / "labels")
     assert [p.name for p in paths] == ["01-Bass_DI.txt", "02-Silent.txt"]

@@ -127,3 +127,13 @@ def test_bar_lines_follow_time_signatures():
     # bars 1-2 in 4/4 (beats 0 and 4), then 3/4 bars at beats 8, 11, 14
     assert downbeats == [(0.0, 1), (2.0, 2), (4.0, 3), (5.5, 4), (7.0, 5)]
     assert tmap.time_signature_at(9).numerator == 3
+
+
+def test_time_signatures_without_beats_are_dropped():
+    """A corrupt session's 4/0 or 0/4 (an Ardour meter of note-type 0) cannot lay out bars; it is
+    dropped rather than dividing by zero when the ruler asks for bar lines."""
+    tmap = TempoMap.from_beats([(0, 120, "step")], [TimeSignature(0, 4, 0), TimeSignature(4, 0, 4)])
+    assert tmap.time_signatures == [TimeSignature(0.0, 4, 4)]
+    assert [bar for _, bar, beat in tmap.bar_lines(0, 4.0) if beat == 1] == [1, 2, 3]
+    kept = TempoMap.from_beats([(0, 120, "step")], [TimeSignature(0, 3, 4), TimeSignature(6, 4, 0)])
+    assert kept.time_signatures == [TimeSignature(0, 3, 4)]

@@ -137,6 +137,67 @@ def test_missing_media_are_listed_while_the_rest_loads(qtbot, make_window, sessi
     assert loaded  # the tracks whose media exist have their overviews
 
 
+def test_overviews_of_a_replaced_session_never_reach_the_new_lanes(qtbot, make_window, tmp_path):
+    """Items a cancelled overview job emitted before it saw the cancel are still queued when the
+    next session is laid out: they must not paint the old session's waveforms on the new lanes."""
+    from ui.opening import open_paths
+
+    window = make_window()
+    assert open_and_wait(qtbot, window, [DEMO]) is None
+    wait_overviews(qtbot, window)
+    old = [s.peaks for s in window.timeline.states.values() if s.peaks is not None]
+    window._start_overviews()  # all cached: the job emits every item at once...
+    assert window._overview_job.wait(10_000)  # ...and they wait in the queue, undelivered
+    folder = tmp_path / "other"
+    folder.mkdir()
+    for name in ("a", "b", "c", "d", "e"):
+        write_wav(folder / f"{name}.wav", np.full(8000, 0.5), 8000)
+    window._load_generation += 1  # the next session arrives first
+    window._on_loaded(open_paths([str(folder)]), window._load_generation)
+    shown: list = []
+    set_peaks = window.timeline.set_peaks
+    window.timeline.set_peaks = lambda key, peaks: (shown.append(peaks), set_peaks(key, peaks))
+    wait_overviews(qtbot, window)
+    assert shown and not any(p is q for p in shown for q in old)
+    tracks = [s for k, s in window.timeline.states.items() if k != MIX_KEY]
+    assert len(tracks) == 5 and all(s.peaks.peak == pytest.approx(0.5, rel=0.1) for s in tracks)
+
+
+def test_a_session_the_lanes_cannot_lay_out_reaches_the_problems_panel(qtbot, make_window, monkeypatch):
+    """An exception while laying out a loaded session (in a slot, where it would abort the app)
+    is reported like a session that cannot be opened; the window stays usable."""
+    window = make_window()
+    real = window.timeline.set_session
+
+    def broken(session):
+        raise ZeroDivisionError("float division by zero")
+
+    monkeypatch.setattr(window.timeline, "set_session", broken)
+    error = open_and_wait(qtbot, window, [DEMO])
+    assert error is not None and DEMO in error and "float division by zero" in error and "\n" not in error
+    assert window.session is None and any(line.startswith("Cannot open") for line in window.problems.lines())
+    monkeypatch.setattr(window.timeline, "set_session", real)
+    assert open_and_wait(qtbot, window, [DEMO]) is None and window.session is not None
+    wait_overviews(qtbot, window)
+
+
+def test_missing_media_are_listed_once_after_analysis_too(qtbot, make_window, tmp_path):
+    rate = 8000
+    present = write_wav(tmp_path / "present.wav", np.full(rate, 0.2), rate)
+    from plugin.session import AudioClip, Session, Track
+
+    gone = str(tmp_path / "gone.wav")
+    session = Session(path=str(tmp_path / "made.rpp"), format="reaper", tracks=[
+        Track(name="here", clips=[AudioClip(start=0.0, duration=1.0, source=str(present))]),
+        Track(name="gone", clips=[AudioClip(start=0.0, duration=1.0, source=gone, missing=True)])])
+    window = make_window()
+    window._load_generation += 1
+    window._on_loaded(session, window._load_generation)
+    wait_overviews(qtbot, window)
+    assert analyse(qtbot, window) == "done"
+    assert [line for line in window.problems.lines() if "gone.wav" in line] == [f"Missing media: {gone}"]
+
+
 def test_dropping_audio_files_builds_a_session(qtbot, make_window, tmp_path):
     window = make_window()
     rate = 8000
@@ -318,8 +379,7 @@ def test_playback_runs_without_an_audio_device(qtbot, make_window):
     assert playback.state == PLAYING
     qtbot.waitUntil(lambda: view.playhead > 0.15, timeout=3000)  # the playhead follows
     assert playback.audio_available is False
-    assert "No audio output device" in window.statusBar().currentMessage() or "silently" in \
-        window.statusBar().currentMessage() or playback.audio_available is False
+    assert "silently" in window.statusBar().currentMessage()  # not hidden by "Playing"
     ruler = window.timeline.ruler
     qtbot.mouseClick(ruler, Qt.MouseButton.LeftButton, pos=QPoint(300, 10))  # click the ruler: seek
     target = view.mapping.time_of(300)
@@ -356,6 +416,38 @@ def test_playback_runs_without_an_audio_device(qtbot, make_window):
     header.mute_button.click()
     assert playback.audible_indices() == set(range(len(window.session.tracks)))
     assert window.session.tracks[0].muted is False  # the engine's session is never changed
+
+
+def test_nothing_starts_after_the_window_closed(qtbot, make_window, monkeypatch):
+    """A mute click just before closing (its mix overview is due 300 ms later) and a load that
+    finishes after the close start no thread on a window that is gone."""
+    from ui import mainwindow
+
+    window = make_window()
+    assert open_and_wait(qtbot, window, [DEMO]) is None
+    wait_overviews(qtbot, window)
+    started: list = []
+    start = window._threads.start
+    monkeypatch.setattr(window._threads, "start", lambda job: (started.append(job), start(job))[1])
+    window.timeline.body.headers[0].mute_button.click()
+    window.close()
+    qtbot.wait(600)
+    assert started == [] and window._overview_job is None
+
+    late = make_window()
+    loading = mainwindow.load_job
+
+    def slow(cancel, paths):
+        import time as clock
+
+        clock.sleep(0.5)
+        yield from loading(cancel, paths)
+
+    monkeypatch.setattr(mainwindow, "load_job", slow)
+    late.open_paths([DEMO])
+    late.close()  # waits for the load, whose session arrives after the close
+    qtbot.wait(300)
+    assert late.session is None and late._overview_job is None and late._analysis_job is None
 
 
 def test_mix_buffer_reads_across_a_loop_wrap():

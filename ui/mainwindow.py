@@ -36,7 +36,7 @@ from .playback import PlaybackController, session_with_flags
 from .shortcuts import GESTURES, SHORTCUTS
 from .timeline import ZOOM_STEP, TimelineView
 from .viewmanager import ViewManager
-from .workers import GeneratorThread, ThreadRegistry
+from .workers import GeneratorThread, ThreadRegistry, one_line
 
 MAX_RECENT = 10
 ORGANIZATION = "stemscope"
@@ -126,6 +126,7 @@ class MainWindow(QMainWindow):
         self._mix_overview_timer.setInterval(300)
         self._mix_overview_timer.timeout.connect(lambda: self.session is not None and self._start_overviews())
         self._analysis_cache_only = False
+        self._shut_down = False
 
         self.view = ViewManager(self)
         self.timeline = TimelineView(self.view)
@@ -241,7 +242,7 @@ class MainWindow(QMainWindow):
         self.playback.position_changed.connect(
             lambda t: self.view.set_playhead(t, follow=self.playback.state == "playing"))
         self.playback.message.connect(self.status)
-        self.playback.state_changed.connect(lambda s: self.status("Playing" if s == "playing" else "Stopped", 1500))
+        self.playback.state_changed.connect(self._on_playback_state)
         self.view.selection_changed.connect(self._on_selection)
         self.inspector.filter_changed.connect(self._on_filter)
         self.inspector.range_selected.connect(lambda s, e: self.view.set_selection((s, e)))
@@ -290,7 +291,11 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
     def shutdown(self) -> None:
-        """Stop playback and every background job (waits for the threads)."""
+        """Stop playback and every background job (waits for the threads); after it, nothing
+        starts another: a load finishing late, or the mix overview due after a mute click."""
+        self._shut_down = True
+        self._load_generation += 1  # a load still running is dropped when it reports
+        self._mix_overview_timer.stop()
         self.playback.shutdown()
         self._threads.shutdown()
 
@@ -305,6 +310,8 @@ class MainWindow(QMainWindow):
 
     def open_paths(self, paths: list[str]) -> None:
         """Open a session, a folder, or several audio files (a track each), off the GUI thread."""
+        if self._shut_down:
+            return
         self._load_generation += 1
         generation = self._load_generation
         shown = paths[0] if len(paths) == 1 else f"{len(paths)} files"
@@ -325,6 +332,21 @@ class MainWindow(QMainWindow):
     def _on_loaded(self, session, generation: int) -> None:
         if generation != self._load_generation:
             return
+        try:
+            self._show_session(session)
+        except Exception as exc:  # noqa: BLE001 - a session the lanes cannot lay out is reported, not a crash
+            self._cancel_jobs()
+            self.session = self.analysis = None
+            self._set_exports_enabled(False)
+            self._on_load_failed(f"{session.path}: cannot be shown ({one_line(exc)})", generation)
+            return
+        self._start_overviews()
+        self.session_loaded.emit(session)
+        if self.auto_cached_analysis:
+            self.start_analysis(cache_only=True)
+
+    def _show_session(self, session) -> None:
+        """Lay out a loaded session: lanes, playback, inspector, problems, title."""
         self._cancel_jobs()
         self.session, self.analysis = session, None
         self._set_exports_enabled(False)
@@ -353,10 +375,6 @@ class MainWindow(QMainWindow):
         missing = len(session.missing_media)
         self.status(f"Opened {title}: {len(session.tracks)} tracks, {session.duration:.1f} s"
                     + (f", {missing} media file{'s' if missing > 1 else ''} missing" if missing else ""))
-        self._start_overviews()
-        self.session_loaded.emit(session)
-        if self.auto_cached_analysis:
-            self.start_analysis(cache_only=True)
 
     def _cancel_jobs(self) -> None:
         for job in (self._overview_job, self._analysis_job):
@@ -383,12 +401,17 @@ class MainWindow(QMainWindow):
     def _start_overviews(self) -> None:
         """Every track's overview, then the mix of what is audible now (with the UI's mute and
         solo; tracks already in the memory cache are not rendered again except for the mix)."""
+        if self._shut_down:
+            return
         if self._overview_job is not None:
             self._overview_job.cancel()
         flagged = session_with_flags(self.session, self.playback.muted, self.playback.solo)
         job = GeneratorThread(compute_overviews, flagged, _PEAK_CACHE, MIX_KEY)
-        job.item.connect(self._on_overview_item)
-        job.failed.connect(lambda why: self.problems.add(f"Waveform overview: {why}", "error"))
+        # Items of a replaced job can still be queued (emitted before it saw its cancel): they
+        # belong to another session or mix and are dropped.
+        job.item.connect(lambda item, j=job: j is self._overview_job and self._on_overview_item(item))
+        job.failed.connect(lambda why, j=job: j is self._overview_job
+                           and self.problems.add(f"Waveform overview: {why}", "error"))
         job.finished.connect(lambda j=job: self._on_overviews_finished(j))
         self._overview_job = job
         self._threads.start(job)
@@ -397,9 +420,13 @@ class MainWindow(QMainWindow):
         if item[0] == "peaks":
             self.timeline.set_peaks(item[1], item[2])
         elif item[0] == "warning":
-            missing = self.session.missing_media if self.session else []
-            if not any(item[1].startswith(f"{path}:") for path in missing):  # listed already
-                self.problems.add(item[1])
+            self._add_media_warning(item[1])
+
+    def _add_media_warning(self, line: str) -> None:
+        """A render warning, unless it is about a missing file the panel lists already."""
+        missing = self.session.missing_media if self.session else []
+        if not any(line.startswith(f"{path}:") for path in missing):
+            self.problems.add(line)
 
     def _on_overviews_finished(self, job) -> None:
         if job is self._overview_job:
@@ -410,7 +437,7 @@ class MainWindow(QMainWindow):
     def start_analysis(self, cache_only: bool = False) -> None:
         """Run the engine off the GUI thread; lanes fill as each track's results arrive.
         cache_only: only show what the cache holds (used on open)."""
-        if self.session is None:
+        if self.session is None or self._shut_down:
             return
         if not any(t.clips for t in self.session.tracks):
             if not cache_only:
@@ -475,7 +502,7 @@ class MainWindow(QMainWindow):
                 self._set_exports_enabled(True)
                 self.provider_label.setText(f"provider: {analysis.provider}")
             for line in analysis.warnings:
-                self.problems.add(line)
+                self._add_media_warning(line)
             if self._analysis_cache_only:
                 if analysis.tracks:
                     self.status(f"Cached analysis shown for {len(analysis.tracks)} tracks", 4000)
@@ -588,6 +615,13 @@ class MainWindow(QMainWindow):
     def seek(self, t: float) -> None:
         self.playback.seek(t)
         self.view.set_playhead(self.playback.position)
+
+    def _on_playback_state(self, state: str) -> None:
+        """Playing / Stopped, briefly; without sound, why (which "Playing" must not hide)."""
+        if state == "playing" and self.playback.silent_reason:
+            self.status(self.playback.silent_reason, 8000)
+        else:
+            self.status("Playing" if state == "playing" else "Stopped", 1500)
 
     def _on_mute(self, key: int, on: bool) -> None:
         self.playback.set_mute(key, on)

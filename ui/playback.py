@@ -133,6 +133,7 @@ class PlaybackController(QObject):
         self._sink = None
         self._device: PullDevice | None = None
         self.audio_available: bool | None = None  # None until the first play looks for a device
+        self.silent_reason: str | None = None  # why playback runs silently, once a play found out
 
     # ---- state ------------------------------------------------------------------------------
     def now(self) -> float:
@@ -238,27 +239,29 @@ class PlaybackController(QObject):
         try:
             from PyQt6.QtMultimedia import QAudioFormat, QAudioSink, QMediaDevices
         except ImportError as exc:
-            self.audio_available = False
-            self.message.emit(f"No audio playback (QtMultimedia unavailable: {exc}); the playhead runs silently")
+            self._silent(f"No audio playback (QtMultimedia unavailable: {exc}); the playhead runs silently")
             return False
         device = QMediaDevices.defaultAudioOutput()
         if device.isNull():
-            self.audio_available = False
-            self.message.emit("No audio output device: playback runs silently (playhead only)")
+            self._silent("No audio output device: playback runs silently (playhead only)")
             return False
         fmt = QAudioFormat()
         fmt.setSampleRate(PLAYBACK_RATE)
         fmt.setChannelCount(PLAYBACK_CHANNELS)
         fmt.setSampleFormat(QAudioFormat.SampleFormat.Int16)
         if not device.isFormatSupported(fmt):
-            self.audio_available = False
-            self.message.emit(f"The audio device '{device.description()}' cannot play 44.1 kHz stereo: "
-                              "playback runs silently")
+            self._silent(f"The audio device '{device.description()}' cannot play 44.1 kHz stereo: "
+                         "playback runs silently")
             return False
         self._sink = QAudioSink(device, fmt, self)
         self._device = self.pull_device()
         self.audio_available = True
         return True
+
+    def _silent(self, reason: str) -> None:
+        self.audio_available = False
+        self.silent_reason = reason
+        self.message.emit(reason)
 
     def pull_device(self) -> PullDevice:
         """The device a QAudioSink pulls the mix from; unbuffered, so every read is at the playhead."""

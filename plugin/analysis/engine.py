@@ -170,9 +170,17 @@ def plan(session: Session, specs: Sequence[ModelSpec], *, include_mix: bool = Tr
         content = [[described[id(t)], t.gain if entry.session_track is None else 1.0] for t in entry.tracks]
         for spec in specs:
             entry.keys[spec.name] = stable_hash({
-                "engine": ENGINE_VERSION, "model": spec.sha256, "render_rate": render_rate,
-                "mix": entry.session_track is None, "audio": content, "duration": entry.duration})
+                "engine": ENGINE_VERSION, "model": spec.sha256, "feeding": _feeding(spec),
+                "render_rate": render_rate, "mix": entry.session_track is None, "audio": content,
+                "duration": entry.duration})
     return entries
+
+
+def _feeding(spec: ModelSpec) -> list:
+    """What the manifest says about feeding the graph: a manifest fixed beside an unchanged
+    .onnx file (its sha256 the same) changes the activations through these."""
+    return [spec.sample_rate, spec.hop_samples, spec.window_samples, spec.pad_samples, spec.pad_back_samples,
+            spec.receptive_field_frames, spec.input_name, spec.output_name, len(spec.labels)]
 
 
 # ---- the run ------------------------------------------------------------------------------------

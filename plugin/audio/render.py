@@ -165,12 +165,18 @@ def _clip_pieces(clip: AudioClip, clip_frames: int, sample_rate: float,
             p = piece(t0, t1, rate, u0)
         else:
             loop_start, loop_len = loop
+            # An offset past the loop's end is first wrapped into it (fmod is exact: a huge offset
+            # from a corrupt session must not leave `t_wrap` stuck at `t` through lost precision).
+            if u0 >= loop_start + loop_len:
+                u0 = loop_start + math.fmod(u0 - loop_start, loop_len)
             # Passes through the loop: pass m plays unwrapped source [start + m*len, start + (m+1)*len).
-            m = max(0, math.floor((u0 - loop_start) / loop_len)) if u0 >= loop_start + loop_len else 0
+            m = 0
             t = t0
             while t < t1:
                 t_wrap = t0 + (loop_start + (m + 1) * loop_len - u0) / rate
                 t_next = min(t_wrap, t1)
+                if not t_next > t:  # no progress (float limits): the rest of the segment is silent
+                    break
                 p = piece(t, t_next, rate, u0 + (t - t0) * rate - m * loop_len)
                 if p is not None:
                     yield p

@@ -48,9 +48,10 @@ class TempoMap:
         self.points: list[TempoPoint] = points
         self._beats = [p.beat for p in points]
         self._times = [p.time for p in points]
-        self.time_signatures: list[TimeSignature] = sorted(
-            time_signatures or [TimeSignature(0.0)], key=lambda ts: ts.beat
-        )
+        # A signature of no beats or of zero-length beats (a corrupt session) cannot lay out bars.
+        usable = [ts for ts in time_signatures or () if ts.numerator >= 1 and ts.denominator >= 1
+                  and math.isfinite(ts.beat)]
+        self.time_signatures: list[TimeSignature] = sorted(usable or [TimeSignature(0.0)], key=lambda ts: ts.beat)
 
     def __repr__(self) -> str:
         pts = ", ".join(f"({p.beat:g} b, {p.time:g} s, {p.bpm:g} bpm, {p.ramp})" for p in self.points)
