@@ -7,6 +7,7 @@ settings live in a temporary folder.
 from __future__ import annotations
 
 import gc
+import sys
 import time
 from pathlib import Path
 
@@ -608,3 +609,17 @@ def test_the_audio_sink_pulls_the_mix_at_the_playhead(qtbot):
     controller.stop()
     threads.shutdown()
     controller.deleteLater()
+
+
+def test_an_unexpected_error_in_a_slot_reaches_the_problems_panel(make_window, monkeypatch, capsys):
+    from ui.app import report_unexpected_errors
+
+    window = make_window()
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # restored after the test
+    report_unexpected_errors(window)
+    try:
+        raise ValueError("a slot went wrong")
+    except ValueError as exc:
+        sys.excepthook(type(exc), exc, exc.__traceback__)
+    assert any("ValueError: a slot went wrong" in line for line in window.problems.lines())
+    assert "Traceback" in capsys.readouterr().err

@@ -50,6 +50,22 @@ def _wait(signals, timeout_s: float):
     return got[0] if got else None
 
 
+def report_unexpected_errors(window) -> None:
+    """An exception escaping any slot goes to stderr and the problems panel; the app goes on
+    (PyQt6 would otherwise abort the process)."""
+    import traceback
+
+    def hook(kind, value, tb) -> None:
+        traceback.print_exception(kind, value, tb, file=sys.stderr)
+        try:
+            window.problems.add(f"Unexpected error: {kind.__name__}: {value}", "error")
+            window.problems_dock.show()
+        except RuntimeError:  # the window is already gone
+            pass
+
+    sys.excepthook = hook
+
+
 def main(session: str | None = None, *, screenshot: str | None = None, analyze: bool = False,
          device: str = "auto") -> int:
     """Open `session` (None: the bundled demo) in the app and run it; the exit status.
@@ -69,6 +85,7 @@ def main(session: str | None = None, *, screenshot: str | None = None, analyze: 
 
     if screenshot is None:
         window = MainWindow(device=device)
+        report_unexpected_errors(window)
         window.show()
         if analyze:
             def analyse_once(_session) -> None:

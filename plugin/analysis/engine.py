@@ -36,7 +36,7 @@ from pedalboard.io import StreamResampler
 from ..audio import DEFAULT_QUALITY, render_stems
 from ..cache import FingerprintIndex, ResultCache, stable_hash
 from ..inference import FrameStream, ModelSpec, get_session, shipped_models
-from ..inference.stream import default_chunk_frames
+from ..inference.stream import batches_by_length, default_chunk_frames, is_cancelled
 from ..session.model import Session, Track
 from .timeline import Timeline
 
@@ -184,12 +184,6 @@ def _feeding(spec: ModelSpec) -> list:
 
 
 # ---- the run ------------------------------------------------------------------------------------
-def _is_cancelled(cancel) -> bool:
-    if cancel is None:
-        return False
-    return bool(cancel.is_set()) if hasattr(cancel, "is_set") else bool(cancel())
-
-
 def analyze(
     session: Session,
     *,
@@ -327,7 +321,7 @@ class _Run:
         blocks = render_stems(stem_tracks, sample_rate=self.render_rate, mix=mix_tracks, end=end,
                               quality=DEFAULT_QUALITY, warnings=self.warnings)
         for parts, mix_block in _prefetched(blocks):
-            if _is_cancelled(cancel):
+            if is_cancelled(cancel):
                 yield "cancelled"
                 return
             by_entry = dict(zip([self.entries.index(e) for e in stems], parts))
@@ -381,17 +375,12 @@ class _Run:
         while True:
             batches = []  # (spec, [(key, job)]) of equal input lengths, at most MAX_BATCH
             for spec in self.specs:
-                by_length: dict[int, list] = {}
-                for key, stream in self.streams.items():
-                    if key[1] == spec.name:
-                        job = stream.next_job()
-                        if job is not None:
-                            by_length.setdefault(job.audio.size, []).append((key, job))
-                for group in by_length.values():
-                    batches += [(spec, group[k:k + MAX_BATCH]) for k in range(0, len(group), MAX_BATCH)]
+                ready = [(key, stream.next_job()) for key, stream in self.streams.items() if key[1] == spec.name]
+                jobs = [(key, job) for key, job in ready if job is not None]
+                batches += [(spec, group) for group in batches_by_length(jobs, MAX_BATCH)]
             if not batches:
                 return True
-            if _is_cancelled(cancel):
+            if is_cancelled(cancel):
                 return False
             sessions = [self._session(spec) for spec, _ in batches]
             runs = [self._pool.submit(session.run, np.stack([job.audio for _, job in batch]))

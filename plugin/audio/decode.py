@@ -92,12 +92,11 @@ class _MonoResampledStream:
     WARMUP = 256  # output frames computed and dropped after a restart
     BLOCK = 32768  # input frames per decode
 
-    def __init__(self, path: str, base, rate: float, quality: Resample.Quality, frames: int):
+    def __init__(self, base, rate: float, quality: Resample.Quality, frames: int):
         self._base = base
         self._native = float(base.samplerate)
         self._rate = rate
         self._quality = quality
-        self._channels = int(base.num_channels)
         ratio = Fraction(rate / self._native).limit_denominator(self.MAX_PERIOD)
         self._out_step, self._in_step = ratio.numerator, ratio.denominator
         self.frames = frames
@@ -126,8 +125,7 @@ class _MonoResampledStream:
         while have < needed and not self._ended:
             block = self._base.read(self.BLOCK)
             if block.shape[1]:
-                mono = block[:1] if self._channels == 1 else block.mean(axis=0, keepdims=True, dtype=np.float32)
-                out = self._resampler.process(mono)
+                out = self._resampler.process(block.mean(axis=0, keepdims=True, dtype=np.float32))
             else:
                 out = self._resampler.process()
                 self._ended = True
@@ -227,7 +225,7 @@ class _FileStream:
         elif mono and self.channels > 1 and _MonoResampledStream.period(self.sample_rate, rate):
             with AudioFile(self.path).resampled_to(rate, quality=self._quality) as probe:
                 frames = probe.frames
-            self._stream = _MonoResampledStream(self.path, self._base, rate, self._quality, frames)
+            self._stream = _MonoResampledStream(self._base, rate, self._quality, frames)
             self._rate, self._mono = rate, True
         else:
             self._stream, self._rate = self._base.resampled_to(rate, quality=self._quality), rate

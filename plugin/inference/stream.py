@@ -185,7 +185,8 @@ def as_mono(block) -> np.ndarray:
     return a
 
 
-def _is_cancelled(cancel) -> bool:
+def is_cancelled(cancel) -> bool:
+    """True once `cancel` (None, a threading.Event or a callable returning bool) says stop."""
     if cancel is None:
         return False
     if hasattr(cancel, "is_set"):
@@ -231,8 +232,8 @@ def infer_tracks(
                 yield ChunkResult(t, stream.chunks, stream.next_frame, np.zeros((0, len(spec.labels)), np.float32),
                                   stream.seconds_done(), True, session.provider)
             outputs: dict[int, np.ndarray] = {}
-            for group in _batches(jobs, max_batch):
-                if _is_cancelled(cancel):
+            for group in batches_by_length(jobs, max_batch):
+                if is_cancelled(cancel):
                     return
                 batch = np.stack([job.audio for _, job in group])
                 result = session.run(batch)
@@ -265,7 +266,8 @@ def _next_job(stream: FrameStream, source: Iterator) -> Job | None:
     return job
 
 
-def _batches(jobs: list[tuple[int, Job]], max_batch: int) -> Iterator[list[tuple[int, Job]]]:
+def batches_by_length(jobs: list[tuple[object, Job]], max_batch: int) -> Iterator[list[tuple[object, Job]]]:
+    """(tag, job) pairs grouped into model calls: equal input lengths, at most max_batch each."""
     by_length: dict[int, list[tuple[int, Job]]] = {}
     for item in jobs:
         by_length.setdefault(item[1].audio.size, []).append(item)
