@@ -22,6 +22,7 @@ and the engine version; an unchanged session reopens without decoding anything.
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -36,6 +37,7 @@ from pedalboard.io import StreamResampler
 from ..audio import DEFAULT_QUALITY, render_stems
 from ..cache import FingerprintIndex, ResultCache, stable_hash
 from ..inference import FrameStream, ModelSpec, get_session, shipped_models
+from ..inference.device import CPU
 from ..inference.stream import batches_by_length, default_chunk_frames, is_cancelled
 from ..session.model import Session, Track
 from .timeline import Timeline
@@ -44,10 +46,12 @@ from .timeline import Timeline
 ENGINE_VERSION = 1
 MODEL_NAMES = ("instrument", "technique")
 MIX_NAME = "mix"
-MAX_BATCH = 8  # chunks of one model in one call
-# onnxruntime intra-op threads per model: the models run side by side, each on one thread, while
-# rendering runs on its own threads (measured on 2 cores: single-threaded sessions do the most
-# work per core; see benchmarks/bench_analyze.py).
+# Chunks of one model per call. On the CPU, single-threaded sessions running one chunk each, side
+# by side on every core, do the most work (measured on 2 cores, 16 tracks x 3 min: batches of 8
+# 11.1-13.6 s, batches of 1 10.5 s; benchmarks/bench_analyze.py); accelerators want batches.
+CPU_BATCH = 1
+ACCELERATOR_BATCH = 8
+# onnxruntime intra-op threads per model session (see above: one, with a chunk per core).
 MODEL_THREADS = 1
 _RESAMPLE_QUALITY = Resample.Quality.WindowedSinc32
 
@@ -298,7 +302,8 @@ class _Run:
                 self.pieces[key] = []
         self.sessions = {}
         self.computed: dict[int, dict[str, tuple[np.ndarray, str]]] = {i: {} for i in pending}
-        self._pool = ThreadPoolExecutor(max(1, len(self.specs)), thread_name_prefix="stemscope-model")
+        workers = max(len(self.specs), min(os.cpu_count() or 1, 8))
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="stemscope-model")
 
     def _session(self, spec: ModelSpec):
         if spec.name not in self.sessions:
@@ -369,15 +374,15 @@ class _Run:
             job.result()
 
     def _compute(self, cancel) -> bool:
-        """Run every chunk that is ready, batched per model, the models side by side on threads
-        (each session single-threaded: on a few cores that beats one model on all of them);
-        False when cancelled."""
+        """Run every chunk that is ready, in batches per model (one chunk each on the CPU), side by
+        side on the pool's threads; False when cancelled."""
         while True:
-            batches = []  # (spec, [(key, job)]) of equal input lengths, at most MAX_BATCH
+            batches = []  # (spec, [(key, job)]) of equal input lengths
             for spec in self.specs:
                 ready = [(key, stream.next_job()) for key, stream in self.streams.items() if key[1] == spec.name]
                 jobs = [(key, job) for key, job in ready if job is not None]
-                batches += [(spec, group) for group in batches_by_length(jobs, MAX_BATCH)]
+                size = CPU_BATCH if jobs and self._session(spec).provider == CPU else ACCELERATOR_BATCH
+                batches += [(spec, group) for group in batches_by_length(jobs, size)]
             if not batches:
                 return True
             if is_cancelled(cancel):
