@@ -623,3 +623,25 @@ def test_an_unexpected_error_in_a_slot_reaches_the_problems_panel(make_window, m
         sys.excepthook(type(exc), exc, exc.__traceback__)
     assert any("ValueError: a slot went wrong" in line for line in window.problems.lines())
     assert "Traceback" in capsys.readouterr().err
+
+
+def test_the_analysed_mix_is_the_one_heard(qtbot, make_window):
+    """Muting a track in the app takes it out of the analysed mix (as out of playback); the track
+    itself is still analysed, marked muted, and the session itself is not changed."""
+    window = make_window()
+    assert open_and_wait(qtbot, window, [DEMO]) is None
+
+    def analyse():
+        with qtbot.waitSignal(window.analysis_finished, timeout=120_000):
+            window.start_analysis()
+        mix = window.analysis.track("mix").timelines["instrument"]
+        return window.analysis, mix.activation("family", "drums").mean()
+
+    full, drums_in_full_mix = analyse()
+    window.timeline.body.headers[0].mute_button.click()  # Drums
+    muted, drums_in_muted_mix = analyse()
+    assert {t.name: t.muted for t in muted.tracks}["Drums"] is True
+    assert not full.track("Drums").muted
+    assert drums_in_muted_mix < 0.5 * drums_in_full_mix
+    assert muted.track("Drums").cached  # the stem was not analysed again
+    assert window.session.tracks[0].muted is False

@@ -450,7 +450,10 @@ class MainWindow(QMainWindow):
             self._analysis_job.cancel()
         self._analysis_keys = []  # the lanes in the engine's run order, from its "start" event
         self._analysis_cache_only = cache_only
-        job = GeneratorThread(analysis_job, self.session, self.device, cache_only)
+        # The mix analysed is the one heard: the UI's mute and solo apply, as they do to playback
+        # and the mix waveform (stems are cached apart from the mix, so toggling costs one mix).
+        flagged = session_with_flags(self.session, self.playback.muted, self.playback.solo)
+        job = GeneratorThread(analysis_job, flagged, self.device, cache_only)
         job.item.connect(lambda item, j=job: self._on_analysis_event(item, j))
         job.failed.connect(lambda why, j=job: self._on_analysis_failed(why, j))
         job.finished.connect(lambda j=job: self._on_analysis_thread_done(j))
