@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from plugin.session import SessionError, load_session
+from plugin.session import AudioClip, SessionError, load_session
 from plugin.session.readers import ardour
 
 SR = 44100.0
@@ -405,3 +405,35 @@ def test_compound_region_plays_the_part_of_its_nested_playlist_it_shows(tmp_path
     assert (first.start, first.duration, first.source_offset, first.gain) == (10.0, 0.5, 0.5, 1.0)
     assert (second.start, second.duration, second.source_offset, second.gain) == (11.5, 0.5, 1.0, 2.0)
     assert not first.missing and Path(first.source).name == "A.wav"
+
+
+# ---- layering: what opaque regions above leave audible ------------------------------------------
+
+def _layered(layer, start, end, opaque=True, muted=False, **fields):
+    from plugin.session.readers.ardour import _Layered
+    return _Layered(layer, opaque, muted, AudioClip(start=start, duration=end - start, source="x.wav",
+                                                    muted=muted, **fields))
+
+
+def test_a_region_partly_covered_keeps_only_what_still_sounds():
+    from plugin.session.readers.ardour import _mute_covered
+    below = _layered(0, 0.0, 10.0, source_offset=2.0, fade_in=0.5, fade_out=1.0, gain=0.7)
+    clips = _mute_covered([below, _layered(1, 4.0, 6.0), _layered(2, 8.5, 12.0)])
+    pieces = [(c.start, c.end, c.source_offset, c.fade_in, c.fade_out, c.gain) for c in clips[:-2]]
+    assert pieces == [(0.0, 4.0, 2.0, 0.5, 0.0, 0.7), (6.0, 8.5, 8.0, 0.0, 0.0, 0.7)]
+    assert [(c.start, c.end, c.muted) for c in clips[-2:]] == [(4.0, 6.0, False), (8.5, 12.0, False)]
+
+
+@pytest.mark.parametrize("above, expected", [
+    (dict(layer=1, start=0.0, end=10.0), "muted"),  # wholly covered
+    (dict(layer=1, start=2.0, end=5.0, opaque=False), "whole"),  # transparent
+    (dict(layer=1, start=2.0, end=5.0, muted=True), "whole"),  # muted by the user
+    (dict(layer=0, start=2.0, end=5.0), "whole"),  # same layer: both sound
+    (dict(layer=1, start=10.0, end=12.0), "whole"),  # touches, does not overlap
+])
+def test_what_covers_a_region(above, expected):
+    from plugin.session.readers.ardour import _mute_covered
+    clips = _mute_covered([_layered(0, 0.0, 10.0), _layered(**above)])
+    below = clips[0]
+    assert len(clips) == 2
+    assert (below.muted, below.start, below.end) == ((True, 0.0, 10.0) if expected == "muted" else (False, 0.0, 10.0))

@@ -13,8 +13,8 @@ Times in the file:
 
 Tracks are the Routes that own a playlist (busses, master and monitor are skipped). Every region
 of a track's playlist becomes one clip. Audio clips are listed from the bottom layer to the top,
-so a consumer that lets later clips win plays what Ardour plays; an audio region wholly covered
-by an opaque region above it is silent in Ardour and is reported muted. MIDI regions all sound
+as Ardour plays them: an opaque region silences what lies under it, so a region wholly covered is
+reported muted and one partly covered is cut into the pieces that still sound. MIDI regions all sound
 whatever their layer, so MIDI clips are listed in time order. A stereo region recorded as split
 mono files (`X%L.wav`, `X%R.wav`) is one AudioClip whose channel_files are those files in order.
 """
@@ -25,7 +25,7 @@ import itertools
 import math
 import re
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..media import MediaResolver, attach_media, is_absolute, is_file
@@ -442,7 +442,7 @@ class _SessionReader:
         self.warnings.append(f"{where} skipped ({why})")
 
     def _audio_clips_of(self, playlist: ET.Element, depth: int) -> list[AudioClip]:
-        """The audio regions of a playlist as clips, bottom layer first, covered ones muted."""
+        """The audio regions of a playlist as clips, bottom layer first, covered parts silent."""
         layered: list[_Layered] = []
         for region in _by_layer(playlist):
             if _is_midi(region, playlist):
@@ -456,8 +456,7 @@ class _SessionReader:
             opaque = _flag(region.get("opaque"), True) if region.get("opaque") is not None \
                 else (flags is None or "Opaque" in flags)
             layered += [_Layered(_layer(region), opaque, clip.muted, clip) for clip in clips]
-        _mute_covered(layered)
-        return [item.clip for item in layered]
+        return _mute_covered(layered)
 
     # -- regions --
     def _times(self, region: ET.Element) -> tuple[float, float, float, _Time]:
@@ -679,11 +678,42 @@ def _is_midi(region: ET.Element, playlist: ET.Element) -> bool:
     return (region.get("type") or playlist.get("type")) == "midi"
 
 
-def _mute_covered(layered: list[_Layered]) -> None:
-    """Mute each audio clip wholly covered by an unmuted opaque clip on a higher layer."""
+def _mute_covered(layered: list[_Layered]) -> list[AudioClip]:
+    """The clips as Ardour plays them: an unmuted opaque clip on a higher layer silences what
+    lies under it. A clip wholly covered is muted; one partly covered is cut into the pieces that
+    still sound (the source offset follows; the fade-in stays on the first piece and the fade-out
+    on the last, where the clip had them)."""
+    out: list[AudioClip] = []
     for k, below in enumerate(layered):
-        for above in layered[k + 1:]:
-            if (above.layer > below.layer and above.opaque and not above.muted_by_user
-                    and above.clip.start <= below.clip.start + _EPS and above.clip.end >= below.clip.end - _EPS):
-                below.clip.muted = True
-                break
+        covers = sorted((above.clip.start, above.clip.end) for above in layered[k + 1:]
+                        if above.layer > below.layer and above.opaque and not above.muted_by_user
+                        and above.clip.start < below.clip.end - _EPS and above.clip.end > below.clip.start + _EPS)
+        pieces = _uncovered(below.clip.start, below.clip.end, covers)
+        clip = below.clip
+        if not pieces:
+            clip.muted = True
+            out.append(clip)
+        elif len(pieces) == 1 and abs(pieces[0][0] - clip.start) <= _EPS and abs(pieces[0][1] - clip.end) <= _EPS:
+            out.append(clip)
+        else:
+            for start, end in pieces:
+                out.append(replace(
+                    clip, start=start, duration=end - start,
+                    source_offset=clip.source_offset + (start - clip.start) * clip.playrate,
+                    fade_in=clip.fade_in if abs(start - clip.start) <= _EPS else 0.0,
+                    fade_out=clip.fade_out if abs(end - clip.end) <= _EPS else 0.0))
+    return out
+
+
+def _uncovered(start: float, end: float, covers: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The parts of [start, end) outside the (sorted) covering intervals, each longer than _EPS."""
+    pieces, at = [], start
+    for lo, hi in covers:
+        if lo > at + _EPS:
+            pieces.append((at, min(lo, end)))
+        at = max(at, hi)
+        if at >= end - _EPS:
+            break
+    if at < end - _EPS:
+        pieces.append((at, end))
+    return [(a, b) for a, b in pieces if b - a > _EPS]
