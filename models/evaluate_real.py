@@ -79,6 +79,7 @@ def evaluate(manifest_path: Path, folder: Path, truth: dict[str, str] | None = N
         rs = [r for r in rows if r["family"] == fam]
         per_family[fam] = {"clips": len(rs), "correct": sum(r["predicted"] == fam for r in rs),
                            "frame_recall": float(np.mean([r["frame_recall"] for r in rs])),
+                           "mean_activation": float(np.mean([r["mean_activation"] for r in rs])),
                            "confused_with": sorted({r["predicted"] for r in rs if r["predicted"] != fam})}
     correct = sum(v["correct"] for v in per_family.values())
     return {"clips": len(rows), "clip_accuracy": correct / len(rows), "per_family": per_family, "rows": rows}
@@ -104,7 +105,8 @@ def main(argv=None) -> int:
         return 0
     print(f"{a.folder}: {result['clips']} clips, clip accuracy {result['clip_accuracy']:.3f}")
     for fam, v in result["per_family"].items():
-        print(f"  {fam:<8} {v['correct']}/{v['clips']} clips, frame recall {v['frame_recall']:.2f}"
+        print(f"  {fam:<8} {v['correct']}/{v['clips']} clips, frame recall {v['frame_recall']:.2f}, "
+              f"mean activation {v['mean_activation']:.2f}"
               + (f", confused with {', '.join(v['confused_with'])}" if v["confused_with"] else ""))
     return 0
 

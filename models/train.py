@@ -109,9 +109,16 @@ def load_split(data_dir: Path, split: str, task: Task) -> Split:
     return Split(x, y, meta)
 
 
-def ensure_corpus(data_dir: Path, train_examples: int, val_examples: int, seed: int, workers: int) -> None:
-    """Generate whatever split of the corpus is missing or was made with other settings."""
-    for split, count, split_seed in (("validation", val_examples, seed + 1000), ("train", train_examples, seed)):
+def ensure_corpus(data_dir: Path, train_examples: int, val_examples: int, seed: int, workers: int,
+                  extra_examples: int = 0) -> None:
+    """Generate whatever split of the corpus is missing or was made with other settings.
+
+    `extra_examples` (training soundfonts, seed + 2000) are one-shots, short phrases and produced
+    drum and bass stems (models.data.corpus `_plan_extra`) that extend the songs of "train"."""
+    splits = [("validation", val_examples, seed + 1000), ("train", train_examples, seed)]
+    if extra_examples:
+        splits.append(("extra", extra_examples, seed + 2000))
+    for split, count, split_seed in splits:
         info = data_dir / f"{split}.json"
         if info.is_file():
             made = json.loads(info.read_text())
@@ -144,7 +151,9 @@ def pad_for_model(audio: np.ndarray, task: Task) -> np.ndarray:
 
 
 # ---- training -----------------------------------------------------------------------------------
-def train(task: Task, train_split: Split, seed: int, minutes: float, device: str, log=print) -> Model:
+def train(task: Task, train_split: Split, seed: int, minutes: float, device: str, log=print,
+          mix_weight: float = 1.0) -> Model:
+    """Train for `minutes` of wall time; mixes are drawn `mix_weight` times as often as single stems."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model = Model(task.front_end, task.net).to(device)
@@ -159,6 +168,10 @@ def train(task: Task, train_split: Split, seed: int, minutes: float, device: str
                               dtype=torch.float32, device=device)
     loss_fn = nn.BCEWithLogitsLoss(pos_weight=pos_weight)
     opt = torch.optim.AdamW(model.parameters(), lr=task.learning_rate, weight_decay=1e-4)
+    draw = None
+    if mix_weight != 1.0:
+        weights = np.array([mix_weight if m["is_mix"] else 1.0 for m in train_split.meta])
+        draw = weights / weights.sum()
     deadline = time.monotonic() + minutes * 60
     step, t0, running = 0, time.monotonic(), 0.0
     budget = minutes * 60
@@ -166,7 +179,8 @@ def train(task: Task, train_split: Split, seed: int, minutes: float, device: str
         progress = min((time.monotonic() - t0) / budget, 1.0)
         for g in opt.param_groups:  # warm-up then cosine decay over the time budget
             g["lr"] = task.learning_rate * min(1.0, step / 100) * 0.5 * (1 + np.cos(np.pi * progress))
-        rows = rng.integers(0, n_examples, task.batch_size)
+        rows = rng.integers(0, n_examples, task.batch_size) if draw is None else \
+            rng.choice(n_examples, task.batch_size, p=draw)
         start_frames = rng.integers(0, max_start_frame + 1, task.batch_size)
         x = padded_crops(train_split.audio[rows], start_frames * hop_out, length, fe.pad_samples,
                          fe.n_fft - fe.hop - fe.pad_samples)
@@ -301,6 +315,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--minutes", type=float, default=45.0, help="training time budget")
     p.add_argument("--train-examples", type=int, default=3200)
     p.add_argument("--val-examples", type=int, default=480)
+    p.add_argument("--extra-examples", type=int, default=0,
+                   help="one-shot, short-phrase and produced drum/bass examples added to the training songs")
+    p.add_argument("--mix-weight", type=float, default=1.0, help="draw mixes this many times as often as single stems")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--tiny", action="store_true", help="a few examples and seconds: the CI smoke run")
@@ -309,21 +326,27 @@ def main(argv: list[str] | None = None) -> int:
     task = TASKS[a.task]
     if a.tiny:
         a.train_examples, a.val_examples, a.minutes = 8, 8, 0.15
+        a.extra_examples = min(a.extra_examples, 4)
         task = replace(task, batch_size=4)
     if a.data is None:
         from plugin.paths import user_cache_dir
 
-        a.data = user_cache_dir() / "corpus" / f"seed{a.data_seed}-{a.train_examples}-{a.val_examples}"
+        a.data = user_cache_dir() / "corpus" / f"seed{a.data_seed}-{a.train_examples}-{a.val_examples}" \
+            + (f"-{a.extra_examples}" if a.extra_examples else "")
     device = "cuda" if torch.cuda.is_available() else "cpu"
     if a.threads:
         torch.set_num_threads(a.threads)
     print(f"{task.name}: data {a.data} (seed {a.data_seed}), device {device}, seed {a.seed}", flush=True)
-    ensure_corpus(a.data, a.train_examples, a.val_examples, a.data_seed, a.workers)
+    ensure_corpus(a.data, a.train_examples, a.val_examples, a.data_seed, a.workers, a.extra_examples)
     train_split = load_split(a.data, "train", task)
+    if a.extra_examples:
+        extra = load_split(a.data, "extra", task)
+        train_split = Split(np.concatenate([train_split.audio, extra.audio]),
+                            np.concatenate([train_split.targets, extra.targets]), train_split.meta + extra.meta)
     val = load_split(a.data, "validation", task)
     print(f"train {train_split.audio.shape}, validation {val.audio.shape}", flush=True)
     t0 = time.monotonic()
-    model = train(task, train_split, a.seed, a.minutes, device)
+    model = train(task, train_split, a.seed, a.minutes, device, mix_weight=a.mix_weight)
     train_seconds = time.monotonic() - t0
     scores = predict(model, val, task)
     even = np.arange(len(scores)) % 2 == 0
@@ -336,6 +359,7 @@ def main(argv: list[str] | None = None) -> int:
     info = {"device": device, "seconds": round(train_seconds), "train_examples": len(train_split.audio),
             "validation_examples": len(val.audio), "parameters": sum(p.numel() for p in model.parameters()),
             "corpus": {"train_examples": a.train_examples, "val_examples": a.val_examples,
+                       "extra_examples": a.extra_examples,
                        "seconds_per_example": corpus.CorpusConfig.seconds}}
     info["data_seed"] = a.data_seed
     manifest = write_model(task, model, thresholds, report, a.out, command, a.seed, info)

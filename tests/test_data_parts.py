@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from models.data.parts import (
-    PITCH_BEND_RANGE, STACCATO_MAX_LENGTH, TECHNIQUE_PROGRAMS, make_part, kinds_for, random_key,
-    techniques_for,
+    HIT_KITS, PITCH_BEND_RANGE, STACCATO_MAX_LENGTH, TECHNIQUE_PROGRAMS, make_hits, make_part, kinds_for,
+    random_key, techniques_for,
 )
 from models.data.render import (
     SOUNDFONTS, TRAIN_SOUNDFONTS, VALIDATION_SOUNDFONTS, MissingPresetError, _run_fluidsynth,
@@ -127,6 +127,29 @@ def test_impossible_requests_are_refused():
         make_part("melody", "flute", rng, 5.0, 100, "H dorian")
     with pytest.raises(ValueError, match="program"):
         make_part("melody", "flute", rng, 5.0, 100, "C major", program=0)
+
+
+@pytest.mark.parametrize("label", ["acoustic_kit", "drum_machine", "hand_percussion", "electric_bass",
+                                   "acoustic_piano", "distorted_guitar", "string_section", "flute"])
+def test_hits_are_isolated_events_with_silence_around_them(label):
+    def make(seed):
+        return make_hits(label, np.random.default_rng(seed), 8.0, 110.0, "A minor")
+
+    first, again = make(3), make(3)
+    assert first.midi_bytes() == again.midi_bytes() and first.labels() == again.labels()
+    assert first.midi_bytes() != make(4).midi_bytes()
+    for seed in range(8):
+        part = make(seed)
+        assert part.fine_label == label and part.family == FINE_LABELS[label][0]
+        assert part.note_spans and all(0 <= a < b <= part.duration for a, b in part.note_spans)
+        assert not part.technique_spans
+        if label in ("acoustic_kit", "drum_machine"):
+            assert part.is_drum and part.program in HIT_KITS[label]
+            assert not {p for _, _, p, _ in part.notes} & {54, 56, 60, 61, 62, 63, 64, 69, 70, 75, 76, 77}
+        # several events with silence (no label) between them (rolls and phrases may leave shorter gaps)
+        gaps = [b[0] - a[1] for a, b in zip(part.note_spans, part.note_spans[1:])]
+        assert sum(g >= 0.2 for g in gaps) >= 1
+        assert sum(b - a for a, b in part.note_spans) < 0.95 * part.duration
 
 
 # --- each technique is the MIDI it claims -------------------------------------------------------
@@ -389,3 +412,18 @@ def test_parts_rendered_together_match_parts_rendered_alone():
     np.testing.assert_array_equal(together[0], alone[0])
     np.testing.assert_array_equal(together[1], alone[1])
     assert np.abs(together[1][: int(0.3 * SR)]).max() == 0.0
+
+
+@needs_fluidsynth
+def test_hits_render_as_sound_inside_their_spans_and_silence_outside():
+    for label in ("acoustic_kit", "hand_percussion", "clarinet"):
+        part = make_hits(label, np.random.default_rng(1), 6.0, 100.0, "C major")
+        audio = render_part(part, "fluidr3")
+        db, t = _frame_db(audio)
+        peak = db.max()
+        assert peak > -60
+        for start, end in part.note_spans:
+            assert db[(t >= start) & (t < end)].max() > peak - 35, (label, start, end)
+        far = np.array([all(t0 < a - 0.3 or t0 > b + 0.3 for a, b in part.note_spans) for t0 in t])
+        if far.any():
+            assert db[far].max() < peak - 30, label  # kit tails (rooms, cymbals) outlast their label a little

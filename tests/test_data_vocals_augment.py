@@ -187,6 +187,23 @@ def test_augment_is_deterministic_and_keeps_length_finite_and_peak(family):
         assert out.tobytes() == again.tobytes()
 
 
+@pytest.mark.parametrize("family", ["drums", "bass", "piano"])
+def test_production_is_deterministic_and_squashes_the_dynamics(family):
+    x = make_signal()
+    out = A.production(x, SR, np.random.default_rng(3), family)
+    again = A.production(x, SR, np.random.default_rng(3), family)
+    assert out.dtype == np.float32 and len(out) == len(x) and np.isfinite(out).all()
+    assert np.max(np.abs(out)) <= 1.0 and out.tobytes() == again.tobytes()
+    assert not np.allclose(out, x / np.max(np.abs(x)), atol=1e-3)
+
+    def crest(y):
+        return np.max(np.abs(y)) / np.sqrt(np.mean(y ** 2))
+
+    if family == "drums":  # parallel compression and a limiter bring the body up to the peaks
+        assert crest(out) <= crest(x) * 1.05
+    assert A.production(x[:0], SR, np.random.default_rng(0), family).shape == (0,)
+
+
 def test_augment_is_choose_then_apply_and_describes_itself():
     x = make_signal()
     chain = A.choose_chain(np.random.default_rng(5), SR, "guitar")

@@ -100,6 +100,23 @@ def test_corpus_is_deterministic_and_labels_follow_the_audio():
 
 
 @needs_fluidsynth
+def test_extra_split_is_deterministic_single_stems_of_training_soundfonts():
+    config = corpus.CorpusConfig(seconds=3.0)
+    examples = corpus.make_examples(5, range(12), "extra", config)
+    again = corpus.make_example(5, 7, "extra", config)
+    assert again.meta == examples[7].meta and np.allclose(again.audio, examples[7].audio, atol=1e-4)
+    variants = {e.meta["variant"] for e in examples}
+    assert variants <= {"hits", "drums", "bass"} and "hits" in variants
+    for e in examples:
+        assert not e.meta["is_mix"] and len(e.meta["stems"]) == 1
+        assert e.meta["soundfont"] in ("fluidr3", "timgm6mb")
+        assert e.family.sum(axis=1).max() == 1 and e.family.any()
+        if e.meta["variant"] != "hits":
+            assert e.meta["stems"][0]["family"] == e.meta["variant"]
+    assert "variant" not in corpus.make_example(5, 3, "train", config).meta  # songs stay songs
+
+
+@needs_fluidsynth
 @pytest.mark.parametrize("task", ["instrument", "technique"])
 def test_tiny_end_to_end_generate_train_export_load_predict(tmp_path, task):
     jsonschema = pytest.importorskip("jsonschema")

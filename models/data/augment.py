@@ -5,6 +5,7 @@
   (lossy codecs, other source sample rates) and noise. Which effects appear and how hard they hit
   depends on the instrument family. ``AugmentChain.apply`` runs it, ``describe`` makes a small
   JSON-ready dict of it for the labels, and ``augment`` is choose-then-apply in one call.
+- ``production`` is bus processing as on finished records (drums and bass above all).
 - ``bleed`` mixes a little of other stems into a stem (as separated or close-miked stems have).
 - ``separation_artifacts`` imitates a source-separation model's residue: time-frequency masking
   and spectral gating that leave musical noise, and band limiting.
@@ -276,6 +277,55 @@ def _safe(x: np.ndarray, n: int) -> np.ndarray:
         x = np.concatenate([x, np.zeros(n - len(x), np.float32)])
     peak = float(np.max(np.abs(x))) if n else 0.0
     return x / peak if peak > 1.0 else x
+
+
+def production(audio: np.ndarray, sample_rate: int, rng: np.random.Generator,
+               family: str | None = None, strength: float = 1.0) -> np.ndarray:
+    """Bus processing as on finished records, above all on drums and bass: for drums parallel
+    ("New York") compression, tone-shaping EQ (kick weight, box cut, air), saturation, a short
+    room and a limiter; for bass a compressor, saturation, a low-pass and a limiter; for other
+    families a compressor and a limiter. Same length, finite, peak <= 1."""
+    x = np.asarray(audio, dtype=np.float32)
+    n = len(x)
+    if n == 0:
+        return x.copy()
+    s = float(np.clip(strength, 0.0, 1.0))
+    P = pedalboard
+    if family == "drums":
+        squash = _run([P.Compressor(threshold_db=float(-rng.uniform(20, 40) * s), ratio=float(rng.uniform(4, 20)),
+                                    attack_ms=float(rng.uniform(0.5, 10)), release_ms=float(rng.uniform(40, 200)))],
+                      x, sample_rate)
+        peak_x, peak_s = float(np.max(np.abs(x))), float(np.max(np.abs(squash)))
+        if peak_s > 1e-6:
+            x = x + float(rng.uniform(0.3, 1.0) * s) * squash * (peak_x / peak_s)
+        chain = [P.LowShelfFilter(cutoff_frequency_hz=float(rng.uniform(60, 120)), gain_db=float(rng.uniform(0, 9) * s)),
+                 P.PeakFilter(cutoff_frequency_hz=float(rng.uniform(300, 700)), gain_db=float(-rng.uniform(0, 8) * s),
+                              q=float(rng.uniform(0.7, 2.0))),
+                 P.HighShelfFilter(cutoff_frequency_hz=float(rng.uniform(3500, min(7000, 0.42 * sample_rate))),
+                                   gain_db=float(rng.uniform(-2, 8) * s))]
+        if rng.random() < 0.5:
+            chain.append(P.Distortion(drive_db=float(rng.uniform(2, 12) * s)) if rng.random() < 0.5
+                         else P.Clipping(threshold_db=float(-rng.uniform(1, 10) * s)))
+        if rng.random() < 0.4:
+            chain.append(P.Reverb(room_size=float(rng.uniform(0.05, 0.4)), damping=float(rng.uniform(0.3, 0.8)),
+                                  wet_level=float(rng.uniform(0.05, 0.3) * s), dry_level=1.0, width=1.0))
+    elif family == "bass":
+        chain = [P.HighpassFilter(cutoff_frequency_hz=float(rng.uniform(25, 50))),
+                 P.Compressor(threshold_db=float(-rng.uniform(10, 30) * s), ratio=float(rng.uniform(3, 10)),
+                              attack_ms=float(rng.uniform(2, 30)), release_ms=float(rng.uniform(50, 250)))]
+        if rng.random() < 0.5:
+            chain.append(P.Distortion(drive_db=float(rng.uniform(3, 18) * s)))
+        if rng.random() < 0.4:
+            chain.append(P.LowpassFilter(cutoff_frequency_hz=float(min(0.45 * sample_rate, rng.uniform(1200, 5000)))))
+    else:
+        chain = [P.Compressor(threshold_db=float(-rng.uniform(6, 24) * s), ratio=float(rng.uniform(2, 6)),
+                              attack_ms=float(rng.uniform(1, 30)), release_ms=float(rng.uniform(50, 300)))]
+    x = _run(chain, x, sample_rate)
+    peak = float(np.max(np.abs(x)))
+    if peak > 1e-6:
+        x = x / peak
+        x = _run([P.Gain(gain_db=float(rng.uniform(0, 8) * s)), P.Limiter(threshold_db=-1.0)], x, sample_rate)
+    return _safe(x, n)
 
 
 def bleed(target: np.ndarray, others: list[np.ndarray], rng: np.random.Generator,

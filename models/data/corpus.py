@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .augment import EFFECT_KINDS, bleed, choose_chain, describe, separation_artifacts
-from .parts import KINDS_BY_LABEL, make_part, random_key, random_progression, techniques_for
+from .augment import EFFECT_KINDS, bleed, choose_chain, describe, production, separation_artifacts
+from .parts import KINDS_BY_LABEL, make_hits, make_part, random_key, random_progression, techniques_for
 from .render import TRAIN_SOUNDFONTS, VALIDATION_SOUNDFONTS, render_parts
 from .taxonomy import FAMILIES, FINE_LABELS, TECHNIQUES
 from .vocals import REGISTERS, choose_voice, sing
@@ -29,7 +29,9 @@ from .vocals import REGISTERS, choose_voice, sing
 SAMPLE_RATE = 16000
 LABEL_HOP = 0.01  # seconds per label frame
 FINE = tuple(FINE_LABELS)
-SPLITS = {"train": TRAIN_SOUNDFONTS, "validation": VALIDATION_SOUNDFONTS}
+# "extra" is training data too (training soundfonts): one-shots, short phrases and produced
+# drum and bass stems (see `_plan_extra`); it extends the songs of "train".
+SPLITS = {"train": TRAIN_SOUNDFONTS, "validation": VALIDATION_SOUNDFONTS, "extra": TRAIN_SOUNDFONTS}
 # Drive would turn these into what another label names (a distorted guitar).
 NO_DRIVE_LABELS = ("acoustic_guitar", "clean_electric_guitar")
 
@@ -117,11 +119,15 @@ class _Plan:
     key: str
     stems: list[dict]  # label, notes, techniques, source, and "part" or "audio"
     bleed: list[dict]  # {"part"} GM parts bled quietly into a single stem, then {"audio"} too
+    variant: str = ""  # extra split only: "hits", "drums" or "bass"
+    separation: float | None = None  # overrides config.separation_probability
 
 
 def _plan(seed: int, index: int, split: str, config: CorpusConfig) -> _Plan:
     rng = np.random.default_rng([seed, index, list(SPLITS).index(split)])
     soundfont = SPLITS[split][int(rng.integers(len(SPLITS[split])))]
+    if split == "extra":
+        return _plan_extra(rng, index, soundfont, config)
     is_mix = rng.random() < config.mix_fraction
     n_stems = int(rng.integers(2, config.max_stems + 1)) if is_mix else 1
     duration = config.seconds
@@ -160,6 +166,59 @@ def _plan(seed: int, index: int, split: str, config: CorpusConfig) -> _Plan:
     return _Plan(rng, index, split, soundfont, is_mix, tempo, key, stems, bleed)
 
 
+# Drum machines' long 808 kicks sound like sub-bass notes: as many of them as in songs would
+# teach that a bass is a drum, so the extra split draws four acoustic kits to one machine.
+_DRUM_LABELS = ("acoustic_kit", "acoustic_kit", "acoustic_kit", "acoustic_kit", "drum_machine")
+_BASS_LABELS = ("electric_bass", "electric_bass", "synth_bass", "double_bass")
+
+
+def _plan_extra(rng: np.random.Generator, index: int, soundfont: str, config: CorpusConfig) -> _Plan:
+    """One single-stem example of the extra split, what songs alone do not teach:
+    - "hits" (45%): one-shots and short phrases with silence around them (`make_hits`): drum kit
+      pieces (40%), hand percussion (20%), any other GM label (40%);
+    - "drums" (25%): drum grooves from every GM kit, bus-processed as on records (`production`),
+      with chords bleeding in (30%; never a bass, which would teach that a bass is not one) and
+      separation artefacts (50%);
+    - "bass" (30%): bass lines, bus-processed, with drums bleeding in (50%) and separation
+      artefacts (50%)."""
+    duration = config.seconds
+    tempo = float(rng.uniform(70, 160))
+    key = random_key(rng)
+    beats = int(rng.choice([4, 4, 4, 3, 6]))
+    progression = random_progression(rng, key)
+    song = dict(beats_per_bar=beats, progression=progression)
+    r = rng.random()
+    bleed_parts = []
+    if r < 0.45:
+        variant, separation = "hits", 0.0
+        q = rng.random()
+        if q < 0.4:
+            label = _DRUM_LABELS[int(rng.integers(len(_DRUM_LABELS)))]
+        elif q < 0.6:
+            label = "hand_percussion"
+        else:
+            others = [lab for lab in FINE if KINDS_BY_LABEL.get(lab) and FINE_LABELS[lab][0] not in ("drums", "percussion")]
+            label = others[int(rng.integers(len(others)))]
+        part = make_hits(label, rng, duration, tempo, key)
+    elif r < 0.7:
+        variant, separation = "drums", 0.5
+        label = _DRUM_LABELS[int(rng.integers(len(_DRUM_LABELS)))]
+        part = make_part("drums", label, rng, duration, tempo, key, **song)
+        if rng.random() < 0.3:
+            other = ("acoustic_piano", "clean_electric_guitar", "distorted_guitar", "synth_pad")[int(rng.integers(4))]
+            bleed_parts.append({"part": make_part("chords", other, rng, duration, tempo, key, **song)})
+    else:
+        variant, separation = "bass", 0.5
+        label = _BASS_LABELS[int(rng.integers(len(_BASS_LABELS)))]
+        part = make_part("bass", label, rng, duration, tempo, key, **song)
+        if rng.random() < 0.5:
+            bleed_parts.append({"part": make_part("drums", _DRUM_LABELS[int(rng.integers(len(_DRUM_LABELS)))],
+                                                  rng, duration, tempo, key, **song)})
+    stem = {"label": label, "part": part, "notes": part.note_spans, "techniques": part.technique_spans,
+            "source": f"{soundfont}:{part.bank}:{part.program}", "production": variant != "hits" or rng.random() < 0.4}
+    return _Plan(rng, index, "extra", soundfont, False, tempo, key, [stem], bleed_parts, variant, separation)
+
+
 def _finish(plan: _Plan, config: CorpusConfig) -> Example:
     rng = plan.rng
     n = round(config.seconds * SAMPLE_RATE)
@@ -175,6 +234,8 @@ def _finish(plan: _Plan, config: CorpusConfig) -> Example:
         kinds = tuple(k for k in EFFECT_KINDS if not (k == "drive" and label in NO_DRIVE_LABELS))
         chain = choose_chain(rng, SAMPLE_RATE, fam, config.augment_strength, kinds)
         audio = chain.apply(stem["audio"], SAMPLE_RATE)
+        if stem.get("production"):
+            audio = production(audio, SAMPLE_RATE, rng, fam)
         if np.max(np.abs(audio)) < 1e-4:
             continue  # a stem that rendered silent teaches nothing and would mislabel frames
         gain = 10 ** (rng.uniform(-14.0, 0.0) / 20) if plan.is_mix else 1.0
@@ -185,12 +246,14 @@ def _finish(plan: _Plan, config: CorpusConfig) -> Example:
         for start, end, tech in stem["techniques"]:
             technique[:, TECHNIQUES.index(tech)] |= _spans_to_frames([(start, end)], frames)
         meta_stems.append({"label": label, "family": fam, "source": stem["source"],
-                           "gain": round(float(gain), 4), "augment": describe(chain)})
+                           "gain": round(float(gain), 4), "augment": describe(chain),
+                           **({"production": True} if stem.get("production") else {})})
     post = []
     if plan.bleed:
         mix = bleed(mix, [b["audio"] for b in plan.bleed], rng)
         post.append("bleed")
-    if not plan.is_mix and rng.random() < config.separation_probability:
+    separation = config.separation_probability if plan.separation is None else plan.separation
+    if not plan.is_mix and rng.random() < separation:
         mix = separation_artifacts(mix, SAMPLE_RATE, rng)
         post.append("separation")
     peak = float(np.max(np.abs(mix)))
@@ -199,6 +262,8 @@ def _finish(plan: _Plan, config: CorpusConfig) -> Example:
     meta = {"index": plan.index, "split": plan.split, "soundfont": plan.soundfont,
             "is_mix": bool(plan.is_mix), "tempo": round(plan.tempo, 3), "key": plan.key,
             "stems": meta_stems, "post": post}
+    if plan.variant:
+        meta["variant"] = plan.variant
     return Example(audio, family, fine, technique, meta)
 
 

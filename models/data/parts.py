@@ -299,6 +299,100 @@ def make_part(kind: str, fine_label: str, rng: np.random.Generator, duration: fl
     return score.to_part(ctx, whole_part_technique)
 
 
+# One-shots as sample packs hold them: kit pieces (never cowbell or other hand percussion), hand
+# percussion, every GM drum kit (standard, room, power, electronic, TR-808, jazz, brush).
+HIT_KITS = {"acoustic_kit": (0, 8, 16, 32, 40), "drum_machine": (24, 25), "hand_percussion": (0, 8, 16, 24, 25, 32)}
+_KIT_HIT_NOTES = (35, 36, 36, 37, 38, 38, 39, 40, 41, 42, 42, 43, 44, 45, 46, 46, 47, 48, 49, 50,
+                  51, 52, 53, 55, 57, 59)
+_HAND_HIT_NOTES = (54, 56, 60, 61, 62, 63, 64, 65, 66, 67, 68, 69, 70, 73, 74, 75, 76, 77, 80, 81)
+
+
+def make_hits(fine_label: str, rng: np.random.Generator, duration: float, tempo_bpm: float,
+              key: str, *, program: int | None = None) -> Part:
+    """Isolated one-shots and short phrases with silence around them, as in a sample library.
+
+    Drum kits play single kit pieces, layered hits (kick and crash) and short rolls or flams;
+    hand percussion plays single hits and short figures on the drum channel (not GM programs
+    113-118, whose low synth drums and toms sound like bass notes); pitched instruments play
+    single notes, chord stabs and short phrases of 2 to 6 notes. Between events the part is silent for 0.2 to 1.5 s after the last release.
+    Labels (`note_spans`) cover each note plus its release, as for `make_part`.
+    """
+    if fine_label not in FINE_LABELS:
+        raise ValueError(f"unknown fine label {fine_label!r}")
+    if not kinds_for(fine_label):
+        raise ValueError(f"{fine_label} is not a GM preset (it is synthesised from speech)")
+    if duration < MIN_DURATION:
+        raise ValueError(f"a part lasts at least {MIN_DURATION} s, not {duration}")
+    drum_channel = fine_label in ("acoustic_kit", "drum_machine", "hand_percussion")
+    if drum_channel:
+        kind = "drums"
+        kits = HIT_KITS[fine_label]
+        program = int(kits[int(rng.integers(len(kits)))]) if program is None else program
+    else:
+        kinds = tuple(k for k in kinds_for(fine_label) if k != "drums")
+        kind = kinds[int(rng.integers(len(kinds)))]
+        program = _choose_program(fine_label, kind, (), program, rng)
+    ctx = _Context(rng, kind, fine_label, program, duration, tempo_bpm, key, 4,
+                   random_progression(rng, key))
+    score = _Score(duration, release=ctx.release)
+    t = float(rng.uniform(0.0, 0.6))
+    while t < duration - 0.15:
+        if drum_channel:
+            end = _hit_event(ctx, score, t)
+        else:
+            end = _pitched_event(ctx, score, t)
+        t = end + float(rng.uniform(0.2, 1.5))
+    return score.to_part(ctx, None)
+
+
+def _hit_event(ctx: _Context, score: _Score, t: float) -> float:
+    """One drum or hand-percussion event at t; returns when it has died away."""
+    rng = ctx.rng
+    pool = _HAND_HIT_NOTES if ctx.fine_label == "hand_percussion" else _KIT_HIT_NOTES
+    r = rng.random()
+    if r < 0.6:  # a single hit
+        hits = [(t, int(ctx.choose(pool)), float(rng.uniform(0.0, 1.0)))]
+    elif r < 0.75 and ctx.fine_label != "hand_percussion":  # kick (or snare) with a cymbal
+        hits = [(t, int(ctx.choose([35, 36, 38])), 0.8), (t, int(ctx.choose([49, 57, 51, 55, 42, 46])), 0.8)]
+    else:  # a flam, roll or short figure
+        step = float(rng.uniform(0.04, 0.18))
+        notes = [int(ctx.choose(pool)) for _ in range(int(rng.integers(1, 3)))]
+        hits = [(t + i * step, notes[int(rng.integers(len(notes)))], float(rng.uniform(0.2, 1.0)))
+                for i in range(int(rng.integers(2, 7)))]
+    hits = [h for h in hits if h[0] < score.duration - 0.05]
+    _add_drum_hits(ctx, score, hits)
+    decays = [(_DRUM_MACHINE_KICK_DECAY if n in (35, 36) and ctx.fine_label == "drum_machine"
+               else DRUM_DECAYS.get(n, 0.3)) for _, n, _ in hits]
+    return max([h[0] + d for h, d in zip(hits, decays)], default=t)
+
+
+def _pitched_event(ctx: _Context, score: _Score, t: float) -> float:
+    """One isolated note, chord stab or short phrase at t; returns when its release has ended."""
+    rng = ctx.rng
+    r = rng.random()
+    velocity = ctx.velocity(spread=10.0)
+    if r < 0.45:  # a single note, short or held
+        length = float(np.exp(rng.uniform(np.log(0.08), np.log(1.6))))
+        score.add(t, t + length, ctx.gesture_pitch(t), velocity)
+        end = t + length
+    elif r < 0.7 and ctx.kind != "bass":  # a chord stab
+        length = float(rng.uniform(0.08, 0.6))
+        for p in ctx.voicing(t, center=(ctx.low + ctx.high) / 2):
+            score.add(t, t + length, p, velocity)
+        end = t + length
+    else:  # a short phrase on a scale walk
+        step = float(rng.uniform(0.08, 0.35))
+        pitches = ctx.scale_pitches()
+        i = int(rng.integers(len(pitches)))
+        end = t
+        for k in range(int(rng.integers(2, 7))):
+            start = t + k * step
+            end = start + step * float(rng.uniform(0.5, 1.0))
+            score.add(start, end, pitches[i], ctx.velocity(spread=8.0))
+            i = int(np.clip(i + rng.choice([-2, -1, 1, 2, 0]), 0, len(pitches) - 1))
+    return min(end, score.duration) + ctx.release
+
+
 def _choose_program(fine_label: str, kind: str, techniques: tuple[str, ...], program: int | None,
                     rng: np.random.Generator) -> int:
     if kind == "drums":
