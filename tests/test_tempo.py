@@ -137,3 +137,13 @@ def test_time_signatures_without_beats_are_dropped():
     assert [bar for _, bar, beat in tmap.bar_lines(0, 4.0) if beat == 1] == [1, 2, 3]
     kept = TempoMap.from_beats([(0, 120, "step")], [TimeSignature(0, 3, 4), TimeSignature(6, 4, 0)])
     assert kept.time_signatures == [TimeSignature(0, 3, 4)]
+
+
+@pytest.mark.parametrize("unit", ["beats", "seconds"])
+def test_nearly_flat_ramps_convert_without_cancellation(unit):
+    """A ramp between tempos that differ by rounding only (found by hypothesis on CI)."""
+    changes = [(0.0, 400.0, "linear"), (1.0, 400.0 * (1 + 1e-13), "step"), (2.0, 20.0, "step")]
+    tmap = TempoMap.from_beats(changes) if unit == "beats" else TempoMap.from_seconds(changes)
+    for beat in (0.25, 1.0, 3.0):
+        assert tmap.seconds_to_beats(tmap.beats_to_seconds(beat)) == pytest.approx(beat, rel=1e-9)
+    assert tmap.beats_to_seconds(0.5) == pytest.approx(0.5 * 60 / 400, rel=1e-9)

@@ -206,11 +206,12 @@ def _seconds_across(p: TempoPoint, end_bpm: float, beats: float, nxt: TempoPoint
     if p.ramp == "linear_beats":
         span = nxt.beat - p.beat if nxt else beats
         k = (end_bpm - b0) / span  # bpm per beat
-        return 60.0 / k * math.log((b0 + k * beats) / b0)
+        return 60.0 / k * math.log1p(k * beats / b0)
     # linear in time: bpm(t) = b0 + k t, beats(t) = (b0 t + k t^2 / 2) / 60; solve for t.
     k = (end_bpm - b0) / (nxt.time - p.time)
     disc = b0 * b0 + 120.0 * k * beats
-    return (math.sqrt(max(disc, 0.0)) - b0) / k
+    # (sqrt(disc) - b0) / k, rationalised: no cancellation when the ramp is nearly flat (k -> 0).
+    return 120.0 * beats / (math.sqrt(max(disc, 0.0)) + b0)
 
 
 def _beats_across(p: TempoPoint, end_bpm: float, seconds: float, nxt: TempoPoint | None = None) -> float:
@@ -224,7 +225,7 @@ def _beats_across(p: TempoPoint, end_bpm: float, seconds: float, nxt: TempoPoint
         return (b0 * seconds + 0.5 * k * seconds * seconds) / 60.0
     # linear in beats: t(b) = 60/k ln((b0 + k b)/b0)  =>  b = b0 (exp(k t / 60) - 1) / k
     k = (end_bpm - b0) / (nxt.beat - p.beat)
-    return b0 * (math.exp(k * seconds / 60.0) - 1.0) / k
+    return b0 * math.expm1(k * seconds / 60.0) / k
 
 
 __all__ = ["TempoMap", "TempoPoint", "TimeSignature", "DEFAULT_BPM"]
