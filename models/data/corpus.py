@@ -123,6 +123,15 @@ class _Plan:
     separation: float | None = None  # overrides config.separation_probability
 
 
+def _song(rng: np.random.Generator) -> tuple[float, object, dict]:
+    """What the stems of one example share: tempo, key, metre and chord progression."""
+    tempo = float(rng.uniform(70, 160))
+    key = random_key(rng)
+    beats = int(rng.choice([4, 4, 4, 3, 6]))
+    song = dict(beats_per_bar=beats, progression=random_progression(rng, key))
+    return tempo, key, song
+
+
 def _plan(seed: int, index: int, split: str, config: CorpusConfig) -> _Plan:
     rng = np.random.default_rng([seed, index, list(SPLITS).index(split)])
     soundfont = SPLITS[split][int(rng.integers(len(SPLITS[split])))]
@@ -131,16 +140,12 @@ def _plan(seed: int, index: int, split: str, config: CorpusConfig) -> _Plan:
     is_mix = rng.random() < config.mix_fraction
     n_stems = int(rng.integers(2, config.max_stems + 1)) if is_mix else 1
     duration = config.seconds
-    tempo = float(rng.uniform(70, 160))
-    key = random_key(rng)
-    beats = int(rng.choice([4, 4, 4, 3, 6]))
-    progression = random_progression(rng, key)
-    song = dict(beats_per_bar=beats, progression=progression)
+    tempo, key, song = _song(rng)
 
     stems: list[dict] = []
     for label in _choose_labels(rng, n_stems, config):
         if label == "singing_voice":
-            sung = _sung_stem(rng, duration, tempo, key, beats, progression)
+            sung = _sung_stem(rng, duration, tempo, key, song["beats_per_bar"], song["progression"])
             if sung:
                 audio, notes, techs, voice = sung
                 stems.append({"label": label, "audio": audio, "notes": notes, "techniques": techs,
@@ -182,11 +187,7 @@ def _plan_extra(rng: np.random.Generator, index: int, soundfont: str, config: Co
     - "bass" (30%): bass lines, bus-processed, with drums bleeding in (50%) and separation
       artefacts (50%)."""
     duration = config.seconds
-    tempo = float(rng.uniform(70, 160))
-    key = random_key(rng)
-    beats = int(rng.choice([4, 4, 4, 3, 6]))
-    progression = random_progression(rng, key)
-    song = dict(beats_per_bar=beats, progression=progression)
+    tempo, key, song = _song(rng)
     r = rng.random()
     bleed_parts = []
     if r < 0.45:

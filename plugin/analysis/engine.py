@@ -283,7 +283,7 @@ class _Run:
     def __init__(self, entries: list[_Entry], pending: list[int], specs: Sequence[ModelSpec], device: str,
                  threads: int, chunk_seconds: float, warnings: list[str]):
         self.entries, self.pending, self.warnings = entries, pending, warnings
-        self.specs = [s for s in specs]
+        self.specs = list(specs)
         self.render_rate = max(s.sample_rate for s in specs)
         self.device, self.threads = device, threads
         self.chunk_seconds = chunk_seconds
@@ -315,10 +315,10 @@ class _Run:
 
     def events(self, cancel) -> Iterator[tuple[int, float, bool] | str]:
         """(entry, seconds done, finished) per entry and chunk, or "cancelled"."""
-        stems = [self.entries[i] for i in self.pending if self.entries[i].session_track is not None]
-        mix_entries = [self.entries[i] for i in self.pending if self.entries[i].session_track is None]
-        mix_tracks = mix_entries[0].tracks if mix_entries else []
-        stem_tracks = [e.tracks[0] for e in stems]
+        stems = [i for i in self.pending if self.entries[i].session_track is not None]
+        mix = [i for i in self.pending if self.entries[i].session_track is None]  # none or one
+        mix_tracks = self.entries[mix[0]].tracks if mix else []
+        stem_tracks = [self.entries[i].tracks[0] for i in stems]
         end = max(self.entries[i].duration for i in self.pending)
         ends = {i: round(self.entries[i].duration * self.render_rate) for i in self.pending}
         position = 0
@@ -329,9 +329,9 @@ class _Run:
             if is_cancelled(cancel):
                 yield "cancelled"
                 return
-            by_entry = dict(zip([self.entries.index(e) for e in stems], parts))
-            if mix_entries:
-                by_entry[self.entries.index(mix_entries[0])] = mix_block
+            by_entry = dict(zip(stems, parts))
+            if mix:
+                by_entry[mix[0]] = mix_block
             length = next(iter(by_entry.values())).shape[1] if by_entry else 0
             self._feed([(i, by_entry[i][0, :max(0, min(length, ends[i] - position))], position + length >= ends[i])
                         for i in open_entries])
