@@ -23,7 +23,7 @@ from pathlib import Path
 import mido
 
 from .analysis.engine import Analysis, TrackResult
-from .analysis.output import numbered_file_stems
+from .analysis.output import numbered_file_stems, remove_stale_numbered_files
 from .session.tempo import TempoMap
 
 TICKS_PER_BEAT = 960
@@ -144,6 +144,7 @@ def write_audacity_labels(analysis: Analysis, folder: str | Path) -> list[Path]:
         lines = [f"{start:.6f}\t{end:.6f}\t{text}\n" for start, end, text in label_rows(track)]
         path.write_text("".join(lines), encoding="utf-8")
         paths.append(path)
+    remove_stale_numbered_files(folder, ".txt", paths)
     return paths
 
 

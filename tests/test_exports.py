@@ -144,6 +144,24 @@ def test_audacity_labels_round_trip(analysis, tmp_path):
     assert read_audacity_labels(paths[1]) == []
 
 
+def test_a_second_export_leaves_no_stale_numbered_files_and_nothing_else_is_touched(analysis, tmp_path):
+    from dataclasses import replace
+
+    from plugin.analysis import read_analysis, write_analysis
+
+    out = tmp_path / "out"
+    write_analysis(analysis, out)
+    write_audacity_labels(analysis, out / "labels")
+    (out / "labels" / "notes.txt").write_text("mine")
+    (out / "frames" / "mine.npz").write_bytes(b"x")
+    fewer = replace(analysis, tracks=[replace(analysis.tracks[1], name="Renamed")])
+    write_analysis(fewer, out)
+    assert [p.name for p in write_audacity_labels(fewer, out / "labels")] == ["01-Renamed.txt"]
+    assert sorted(p.name for p in (out / "labels").iterdir()) == ["01-Renamed.txt", "notes.txt"]
+    assert sorted(p.name for p in (out / "frames").iterdir()) == ["01-Renamed.npz", "mine.npz"]
+    assert [t.name for t in read_analysis(out).tracks] == ["Renamed"]
+
+
 def test_audacity_reader_skips_spectral_lines_and_names_bad_lines(tmp_path):
     path = tmp_path / "l.txt"
     path.write_text("1.5\t2.5\tvoice\n\\\t100\t2000\n3\t3\n")

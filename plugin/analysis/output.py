@@ -70,6 +70,15 @@ def numbered_file_stems(analysis: Analysis) -> list[str]:
     return stems
 
 
+def remove_stale_numbered_files(folder: Path, suffix: str, kept: list[Path]) -> None:
+    """Delete `NN-*suffix` files in folder that an earlier write left and this one did not make
+    (a session that had more tracks, or renamed ones). Only such numbered files are touched."""
+    keep = {path.name for path in kept}
+    for path in folder.glob(f"[0-9][0-9]-*{suffix}"):
+        if path.name not in keep and path.is_file():
+            path.unlink()
+
+
 def frame_file_names(analysis: Analysis) -> list[str]:
     """`frames/NN-name.npz` per track."""
     return [f"{FRAMES_FOLDER}/{stem}.npz" for stem in numbered_file_stems(analysis)]
@@ -108,6 +117,7 @@ def write_analysis(analysis: Analysis, out_dir: str | Path) -> Path:
             arrays[f"{model}_hop_seconds"] = np.array(tl.hop_seconds)
             arrays[f"{model}_confidence_scale"] = np.array(tl.confidence_scale)
         np.savez(out / name, **arrays)
+    remove_stale_numbered_files(out / FRAMES_FOLDER, ".npz", [out / name for name in names])
     path = out / ANALYSIS_FILE
     path.write_text(json.dumps(analysis_json(analysis, names), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return path
