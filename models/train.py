@@ -1,11 +1,16 @@
 """Generate data, train, calibrate, export and evaluate one model: `python -m models.train TASK`.
 
 TASK is `instrument` or `technique`. The corpus is generated first when its folder lacks it
-(models.data.corpus; FluidR3_GM and TimGM6mb for training, MuseScore_General for validation).
-Validation examples with even index calibrate the per-label thresholds; odd ones are the
-held-out test whose figures go into the manifest and the model card.
+(models.data.corpus; FluidR3_GM and TimGM6mb for training, MuseScore_General for validation), and
+its front-end features are computed once and cached beside it; a folder holding only the splits'
+json files and feature caches is enough to train on (that is how a GPU machine gets the data).
+Training draws random crops of the cached features and levels, equalises and (for the instrument
+detector) mixes them on the fly (`Augment`). Validation examples with even index calibrate the
+per-label thresholds; odd ones are the held-out test whose figures go into the manifest and the
+model card.
 
-Uses CUDA when torch sees a GPU. `--tiny` runs the whole chain on a few examples in minutes.
+Uses CUDA when torch sees a GPU. The defaults (a fixed number of steps) finish within 90 minutes
+on two CPU cores, corpus generation included. `--tiny` runs the whole chain on a few examples.
 """
 
 from __future__ import annotations
@@ -16,21 +21,35 @@ import json
 import shlex
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from .data import corpus
 from .data.taxonomy import FAMILIES, FINE_LABELS, TECHNIQUES
 from .features import FrontEnd
 from .metrics import best_thresholds, event_f1, label_report
-from .nn import Model, NetConfig, export_onnx
+from .nn import Model, NetConfig, TorchFrontEnd, export_onnx
 
 MODELS_DIR = Path(__file__).resolve().parent
 FINE = tuple(FINE_LABELS)
+
+
+@dataclass(frozen=True)
+class Augment:
+    """What each training crop goes through, in the power domain of the features.
+
+    Level: a gain of `gain_db` (the level is no cue). EQ: with `eq_probability`, a tilt and one
+    bell over the bands of up to `eq_db`. Mixing: with `mix_probability`, one to three other single
+    stems are added at `mix_db` below it and their labels joined (new mixes every step, beside the
+    corpus's rendered ones)."""
+    gain_db: tuple[float, float] = (-12.0, 6.0)
+    eq_probability: float = 0.5
+    eq_db: float = 6.0
+    mix_probability: float = 0.25
+    mix_db: tuple[float, float] = (-10.0, 0.0)
 
 
 @dataclass(frozen=True)
@@ -42,8 +61,12 @@ class Task:
     label_groups: tuple[str, ...]  # corpus label arrays, concatenated in this order
     stems_only: bool  # train and evaluate on single-stem examples only
     crop_seconds: float = 4.0
+    steps: int = 4000
     batch_size: int = 32
     learning_rate: float = 2e-3
+    augment: Augment = Augment()
+    extra_examples: int = 0  # examples of the corpus's "extra" split added to the training songs
+    extra_variants: tuple[str, ...] = ("hits", "drums", "bass")  # which of its parts
 
     @property
     def labels(self) -> list[str]:
@@ -57,17 +80,18 @@ class Task:
 
 TASKS = {
     "instrument": Task(
-        "instrument", "0.1.0",
+        "instrument", "0.2.0",
         FrontEnd(16000, 512, 320, 64, 30.0, 8000.0, "mel"),
         NetConfig(channels=(16, 32, 64, 96, 96), time_pools=(2, 2, 1, 1, 1), bin_pools=(2, 2, 2, 2, 1),
-                  temporal_dilations=(1, 2, 4), heads={"family": len(FAMILIES), "fine": len(FINE)}),
-        ("family", "fine"), stems_only=False),
+                  temporal_dilations=(1, 2, 4), dropout=0.4, heads={"family": len(FAMILIES), "fine": len(FINE)}),
+        ("family", "fine"), stems_only=False, steps=12000, augment=Augment(mix_probability=0.5),
+        extra_examples=800, extra_variants=("drums", "bass")),
     "technique": Task(
         "technique", "0.1.0",
         FrontEnd(8000, 512, 160, 96, 50.0, 4000.0, "log"),
         NetConfig(channels=(16, 32, 48, 64), time_pools=(1, 1, 1, 1), bin_pools=(2, 2, 2, 2),
                   temporal_dilations=(1, 2, 4, 8), heads={"technique": len(TECHNIQUES)}),
-        ("technique",), stems_only=True, crop_seconds=3.0),
+        ("technique",), stems_only=True, crop_seconds=3.0, augment=Augment(mix_probability=0.0)),
 }
 
 
@@ -87,6 +111,9 @@ def resample_half(audio: np.ndarray) -> np.ndarray:
 
 
 def load_split(data_dir: Path, split: str, task: Task) -> Split:
+    # The corpus module needs the data tools (pedalboard, mido, fluidsynth); cached features do not.
+    from .data import corpus
+
     audio, labels, meta = [], [], []
     for shard in sorted(data_dir.glob(f"{split}-*.npz")):
         with np.load(shard) as z:
@@ -109,38 +136,65 @@ def load_split(data_dir: Path, split: str, task: Task) -> Split:
     return Split(x, y, meta)
 
 
-def ensure_corpus(data_dir: Path, train_examples: int, val_examples: int, seed: int, workers: int,
-                  extra_examples: int = 0) -> None:
-    """Generate whatever split of the corpus is missing or was made with other settings.
-
-    `extra_examples` (training soundfonts, seed + 2000) are one-shots, short phrases and produced
-    drum and bass stems (models.data.corpus `_plan_extra`) that extend the songs of "train"."""
-    splits = [("validation", val_examples, seed + 1000), ("train", train_examples, seed)]
-    if extra_examples:
-        splits.append(("extra", extra_examples, seed + 2000))
-    for split, count, split_seed in splits:
-        info = data_dir / f"{split}.json"
-        if info.is_file():
-            made = json.loads(info.read_text())
-            if (made["examples"], made["seed"]) == (count, split_seed) and \
-                    len(list(data_dir.glob(f"{split}-*.npz"))) == -(-count // 32):
-                continue
-            for stale in data_dir.glob(f"{split}-*.npz"):
-                stale.unlink()
-        print(f"generating {count} {split} examples into {data_dir}", flush=True)
-        for done, total in corpus.generate(data_dir, split, count, split_seed, workers):
-            print(f"  {split}: {done}/{total}", flush=True)
+def split_made(data_dir: Path, split: str, count: int, seed: int) -> bool:
+    """Whether the folder's json says this split was made with this count and seed."""
+    info = data_dir / f"{split}.json"
+    if not info.is_file():
+        return False
+    made = json.loads(info.read_text())
+    return (made["examples"], made["seed"]) == (count, seed)
 
 
-def padded_crops(audio: np.ndarray, starts: np.ndarray, length: int, pad_front: int, pad_back: int) -> np.ndarray:
-    """audio[:, s - pad_front : s + length + pad_back] per row, zeros outside the example."""
-    out = np.zeros((len(starts), pad_front + length + pad_back), dtype=np.float32)
-    n = audio.shape[1]
-    for row, (a, s) in enumerate(zip(audio, starts)):
-        lo, hi = s - pad_front, s + length + pad_back
-        src_lo, src_hi = max(lo, 0), min(hi, n)
-        out[row, src_lo - lo: src_lo - lo + (src_hi - src_lo)] = a[src_lo:src_hi]
-    return out
+def ensure_split(data_dir: Path, split: str, count: int, seed: int, workers: int) -> None:
+    """Generate one corpus split unless all its shards are there, made with the same count and seed."""
+    if split_made(data_dir, split, count, seed) and len(list(data_dir.glob(f"{split}-*.npz"))) == -(-count // 32):
+        return
+    for stale in data_dir.glob(f"{split}-*.npz"):
+        stale.unlink()
+    from .data import corpus
+
+    print(f"generating {count} {split} examples into {data_dir}", flush=True)
+    for done, total in corpus.generate(data_dir, split, count, seed, workers):
+        print(f"  {split}: {done}/{total}", flush=True)
+
+
+def corpus_splits(train_examples: int, val_examples: int, extra_examples: int, data_seed: int):
+    """(split, examples, seed) of each split a run uses. `extra` (training soundfonts) holds
+    one-shots, short phrases and produced drum and bass stems that extend the songs of `train`."""
+    splits = [("train", train_examples, data_seed), ("validation", val_examples, data_seed + 1000)]
+    return splits + ([("extra", extra_examples, data_seed + 2000)] if extra_examples else [])
+
+
+# ---- features -----------------------------------------------------------------------------------
+# Training runs on the front-end's log energies, computed once per corpus split and cached beside
+# it (`features-TASK-SPLIT.npz`): the network sees exactly what the shipped graph computes, the
+# STFT is not redone every step, and crops are cheap to mix, re-level and re-equalise. Training
+# features are stored as 8-bit codes of FEATURE_STEP nats above the log floor (rounding of at most
+# 0.2 dB); validation features as float16.
+FEATURE_STEP = 0.1
+FEATURE_FORMAT = 1
+
+
+@dataclass
+class FeatureSplit:
+    feats: np.ndarray  # (examples, feature frames, bins): uint8 codes or float16 log energies
+    targets: np.ndarray  # (examples, out frames, labels) float16 in [0, 1]: covered share of each frame
+    meta: list[dict]
+    log_floor: float
+
+    def log_energies(self, rows) -> np.ndarray:
+        """float32 log energies of the given examples, whichever way they are stored."""
+        x = self.feats[rows]
+        return decode_features(x, self.log_floor) if x.dtype == np.uint8 else x.astype(np.float32)
+
+
+def encode_features(logs: np.ndarray, log_floor: float) -> np.ndarray:
+    return np.clip(np.rint((logs - np.log(log_floor)) / FEATURE_STEP), 0, 255).astype(np.uint8)
+
+
+def decode_features(codes, log_floor: float):
+    """8-bit codes back to log energies (numpy array or torch tensor)."""
+    return codes * np.float32(FEATURE_STEP) + np.float32(np.log(log_floor))
 
 
 def pad_for_model(audio: np.ndarray, task: Task) -> np.ndarray:
@@ -150,70 +204,163 @@ def pad_for_model(audio: np.ndarray, task: Task) -> np.ndarray:
     return np.pad(audio, ((0, 0), (fe.pad_samples, back)))
 
 
+@torch.no_grad()
+def compute_features(audio: np.ndarray, task: Task, batch: int = 32) -> np.ndarray:
+    """(examples, frames, bins) float32 log energies of whole examples, as the shipped graph makes them."""
+    front = TorchFrontEnd(task.front_end)
+    return np.concatenate([front(torch.from_numpy(pad_for_model(audio[i:i + batch], task)))[:, 0].numpy()
+                           for i in range(0, len(audio), batch)])
+
+
+def _feature_key(data_dir: Path, split: str, task: Task, quantise: bool) -> str | None:
+    info = data_dir / f"{split}.json"
+    if not info.is_file():
+        return None
+    return json.dumps({"corpus": json.loads(info.read_text()), "front_end": task.front_end.to_json(),
+                       "groups": task.label_groups, "stems_only": task.stems_only, "quantised": quantise,
+                       "out_hop": task.out_hop_samples, "format": FEATURE_FORMAT}, sort_keys=True)
+
+
+def load_features(data_dir: Path, split: str, task: Task, quantise: bool, ensure=lambda: None) -> FeatureSplit:
+    """One corpus split's cached features; computed, after `ensure()` has made the split, when the
+    cache is missing or was made from another corpus, front-end or storage format. A folder holding
+    only the split's json and its caches is enough to train on."""
+    cache = data_dir / f"features-{task.name}-{split}.npz"
+    key = _feature_key(data_dir, split, task, quantise)
+    if key and cache.is_file():
+        with np.load(cache) as z:
+            if str(z["key"]) == key:
+                return FeatureSplit(z["feats"], z["targets"], json.loads(str(z["meta"])), task.front_end.log_floor)
+    ensure()
+    audio = load_split(data_dir, split, task)
+    logs = compute_features(audio.audio, task)
+    feats = encode_features(logs, task.front_end.log_floor) if quantise else logs.astype(np.float16)
+    targets = audio.targets.astype(np.float16)
+    tmp = data_dir / f"features-{task.name}-{split}.tmp.npz"
+    np.savez_compressed(tmp, feats=feats, targets=targets, meta=json.dumps(audio.meta),
+                        key=_feature_key(data_dir, split, task, quantise))
+    tmp.replace(cache)
+    return FeatureSplit(feats, targets, audio.meta, task.front_end.log_floor)
+
+
+def concat_splits(a: FeatureSplit, b: FeatureSplit) -> FeatureSplit:
+    return FeatureSplit(np.concatenate([a.feats, b.feats]), np.concatenate([a.targets, b.targets]),
+                        a.meta + b.meta, a.log_floor)
+
+
 # ---- training -----------------------------------------------------------------------------------
-def train(task: Task, train_split: Split, seed: int, minutes: float, device: str, log=print,
-          mix_weight: float = 1.0) -> Model:
-    """Train for `minutes` of wall time; mixes are drawn `mix_weight` times as often as single stems."""
+class CropSampler:
+    """Random training crops of a FeatureSplit held on `device`, augmented as Augment says."""
+
+    def __init__(self, split: FeatureSplit, task: Task, device: str, seed: int, augment: Augment,
+                 mix_weight: float = 1.0):
+        self.task, self.device, self.augment = task, device, augment
+        self.codes = torch.from_numpy(split.feats).to(device)
+        self.targets = torch.from_numpy(split.targets).to(device)
+        self.log_floor = split.log_floor
+        self.stride = task.net.time_stride
+        self.crop_out = int(task.crop_seconds * task.front_end.sample_rate) // task.out_hop_samples
+        self.max_start = split.targets.shape[1] - self.crop_out
+        is_mix = np.array([m["is_mix"] for m in split.meta])
+        weights = np.where(is_mix, mix_weight, 1.0)
+        self.draw = torch.tensor(weights / weights.sum(), dtype=torch.float32, device=device)
+        self.singles = torch.from_numpy(np.flatnonzero(~is_mix)).to(device)
+        self.gen = torch.Generator(device=device).manual_seed(seed)
+        self.frame_offsets = torch.arange(self.crop_out * self.stride, device=device)
+
+    def _uniform(self, shape, lo: float, hi: float) -> torch.Tensor:
+        return torch.rand(shape, generator=self.gen, device=self.device) * (hi - lo) + lo
+
+    def _crops(self, rows: torch.Tensor):
+        """(power (n, frames, bins), targets (n, out frames, labels)) of random crops of `rows`."""
+        starts = torch.randint(0, self.max_start + 1, (len(rows),), generator=self.gen, device=self.device)
+        frames = starts[:, None] * self.stride + self.frame_offsets[None, :]
+        logs = decode_features(self.codes[rows[:, None], frames].float(), self.log_floor)
+        out = starts[:, None] + torch.arange(self.crop_out, device=self.device)[None, :]
+        power = torch.clamp(torch.exp(logs) - self.log_floor, min=0.0)
+        return power, self.targets[rows[:, None], out].float()
+
+    def batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(features (size, 1, frames, bins), targets (size, out frames, labels))."""
+        a = self.augment
+        rows = torch.multinomial(self.draw, size, replacement=True, generator=self.gen)
+        power, targets = self._crops(rows)
+        mixed = torch.nonzero(torch.rand(size, generator=self.gen, device=self.device) < a.mix_probability)[:, 0]
+        if len(mixed) and len(self.singles):
+            for extra in range(3):
+                keep = mixed if extra == 0 else mixed[torch.rand(len(mixed), generator=self.gen,
+                                                                 device=self.device) < 0.4]
+                if not len(keep):
+                    break
+                others = self.singles[torch.randint(0, len(self.singles), (len(keep),), generator=self.gen,
+                                                    device=self.device)]
+                p, t = self._crops(others)
+                gain = 10 ** (self._uniform((len(keep), 1, 1), *a.mix_db) / 10)
+                power[keep] += gain * p
+                targets[keep] = torch.maximum(targets[keep], t)
+        bins = power.shape[-1]
+        db = self._uniform((size, 1, 1), *a.gain_db)
+        position = torch.linspace(-1, 1, bins, device=self.device)[None, None, :]
+        tilt = self._uniform((size, 1, 1), -a.eq_db, a.eq_db) * position
+        centre = self._uniform((size, 1, 1), -1, 1)
+        width = self._uniform((size, 1, 1), 0.05, 0.3)
+        bell = self._uniform((size, 1, 1), -a.eq_db, a.eq_db) * torch.exp(-0.5 * ((position - centre) / width) ** 2)
+        use_eq = (torch.rand((size, 1, 1), generator=self.gen, device=self.device) < a.eq_probability).float()
+        power = power * 10 ** ((db + use_eq * (tilt + bell)) / 10)
+        return torch.log(power + self.log_floor)[:, None], targets
+
+
+def train(task: Task, train_split: FeatureSplit, seed: int, steps: int, device: str, log=None,
+          mix_weight: float = 1.0, augment: Augment = Augment(), minutes: float | None = None) -> tuple[Model, int]:
+    """(model, steps taken): AdamW with warm-up and a cosine decay; mixes are drawn `mix_weight` times
+    as often as single stems. With `minutes`, the decay follows whichever of steps and wall time runs
+    out first, so a slow machine ends a shorter but complete schedule (the log and manifest say so)."""
+    log = log or (lambda line: print(line, flush=True))
     torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
+    if device == "cuda":
+        torch.backends.cudnn.benchmark = True
     model = Model(task.front_end, task.net).to(device)
-    fe = task.front_end
-    hop_out = task.out_hop_samples
-    crop_frames = int(task.crop_seconds * fe.sample_rate) // hop_out
-    length = crop_frames * hop_out
-    n_examples, n_samples = train_split.audio.shape
-    max_start_frame = (n_samples - length) // hop_out
-    positives = train_split.targets.reshape(-1, train_split.targets.shape[-1]).mean(axis=0)
+    positives = train_split.targets.reshape(-1, train_split.targets.shape[-1]).astype(np.float32).mean(axis=0)
     pos_weight = torch.tensor(np.clip((1 - positives) / np.maximum(positives, 1e-3), 1.0, 10.0) ** 0.5,
                               dtype=torch.float32, device=device)
     loss_fn = nn.BCEWithLogitsLoss(pos_weight=pos_weight)
     opt = torch.optim.AdamW(model.parameters(), lr=task.learning_rate, weight_decay=1e-4)
-    draw = None
-    if mix_weight != 1.0:
-        weights = np.array([mix_weight if m["is_mix"] else 1.0 for m in train_split.meta])
-        draw = weights / weights.sum()
-    deadline = time.monotonic() + minutes * 60
-    step, t0, running = 0, time.monotonic(), 0.0
-    budget = minutes * 60
-    while time.monotonic() < deadline:
-        progress = min((time.monotonic() - t0) / budget, 1.0)
-        for g in opt.param_groups:  # warm-up then cosine decay over the time budget
-            g["lr"] = task.learning_rate * min(1.0, step / 100) * 0.5 * (1 + np.cos(np.pi * progress))
-        rows = rng.integers(0, n_examples, task.batch_size) if draw is None else \
-            rng.choice(n_examples, task.batch_size, p=draw)
-        start_frames = rng.integers(0, max_start_frame + 1, task.batch_size)
-        x = padded_crops(train_split.audio[rows], start_frames * hop_out, length, fe.pad_samples,
-                         fe.n_fft - fe.hop - fe.pad_samples)
-        x *= 10 ** (rng.uniform(-12, 6, (task.batch_size, 1)) / 20)  # level is no cue
-        y = np.stack([train_split.targets[r, f:f + crop_frames] for r, f in zip(rows, start_frames)])
-        xb = torch.from_numpy(np.clip(x, -1, 1)).to(device)
-        yb = torch.from_numpy(y).to(device)
-        model.train()
-        loss = loss_fn(model(xb), yb)
+    sampler = CropSampler(train_split, task, device, seed, augment, mix_weight)
+    warmup = max(1, min(100, steps // 20))
+    t0, running, step = time.monotonic(), 0.0, 0
+    model.train()
+    while step < steps:
+        progress = step / steps
+        if minutes is not None:
+            progress = max(progress, (time.monotonic() - t0) / (minutes * 60))
+            if progress >= 1.0:
+                log(f"stopped at step {step} of {steps}: the {minutes:g}-minute limit")
+                break
+        for g in opt.param_groups:
+            g["lr"] = task.learning_rate * min(1.0, (step + 1) / warmup) * 0.5 * (1 + np.cos(np.pi * progress))
+        x, y = sampler.batch(task.batch_size)
+        loss = loss_fn(model.net(x), y)
         opt.zero_grad()
         loss.backward()
         opt.step()
-        running = 0.98 * running + 0.02 * loss.item() if step else loss.item()
+        running = 0.98 * running + 0.02 * loss.detach() if step else loss.detach()
         step += 1
-        if step % 100 == 0:
-            log(f"step {step}, loss {running:.4f}, {time.monotonic() - t0:.0f} s")
+        if step % 500 == 0:
+            log(f"step {step}, loss {float(running):.4f}, {time.monotonic() - t0:.0f} s")
     log(f"trained {step} steps in {time.monotonic() - t0:.0f} s")
-    return model.eval().cpu()
+    return model.eval().cpu(), step
 
 
 @torch.no_grad()
-def predict(model: Model, split: Split, task: Task, batch: int = 16) -> np.ndarray:
+def predict(model: Model, split: FeatureSplit, batch: int = 16) -> np.ndarray:
     """Activations (examples, out frames, labels), whole examples at once."""
-    outs = []
-    for i in range(0, len(split.audio), batch):
-        x = torch.from_numpy(pad_for_model(split.audio[i:i + batch], task))
-        outs.append(torch.sigmoid(model(x)).numpy())
-    y = np.concatenate(outs)
-    return y[:, : split.targets.shape[1]]
+    outs = [torch.sigmoid(model.net(torch.from_numpy(split.log_energies(slice(i, i + batch)))[:, None])).numpy()
+            for i in range(0, len(split.feats), batch)]
+    return np.concatenate(outs)[:, : split.targets.shape[1]]
 
 
 # ---- evaluation ---------------------------------------------------------------------------------
-def evaluate(task: Task, scores: np.ndarray, split: Split, thresholds: np.ndarray) -> dict:
+def evaluate(task: Task, scores: np.ndarray, split: FeatureSplit, thresholds: np.ndarray) -> dict:
     truth = split.targets >= 0.5
     labels = task.labels
     report: dict = {}
@@ -312,11 +459,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=MODELS_DIR / "shipped", help="where the .onnx and manifest go")
     p.add_argument("--seed", type=int, default=1, help="training seed (initialisation, batches)")
     p.add_argument("--data-seed", type=int, default=1, help="corpus seed (validation uses it + 1000)")
-    p.add_argument("--minutes", type=float, default=45.0, help="training time budget")
+    p.add_argument("--steps", type=int, default=None, help="training steps (default: the task's)")
+    p.add_argument("--batch-size", type=int, default=None, help="crops per step (default: the task's)")
+    p.add_argument("--learning-rate", type=float, default=None, help="peak AdamW rate (default: the task's)")
+    p.add_argument("--channels", default=None,
+                   help="channels of each 2-D conv layer, comma-separated (default: the task's)")
+    p.add_argument("--dropout", type=float, default=None, help="dropout before the output layer (default: the task's)")
+    p.add_argument("--mix-probability", type=float, default=None,
+                   help="share of crops that get one to three other single stems mixed in")
+    p.add_argument("--minutes", type=float, default=None, help="stop early after this many minutes of training")
     p.add_argument("--train-examples", type=int, default=3200)
     p.add_argument("--val-examples", type=int, default=480)
-    p.add_argument("--extra-examples", type=int, default=0,
-                   help="one-shot, short-phrase and produced drum/bass examples added to the training songs")
+    p.add_argument("--extra-examples", type=int, default=None,
+                   help="one-shot, short-phrase and produced drum/bass examples added to the training songs "
+                        "(default: the task's)")
+    p.add_argument("--extra-variants", default=None,
+                   help="which parts of the extra split to train on, of hits,drums,bass (default: the task's)")
     p.add_argument("--mix-weight", type=float, default=1.0, help="draw mixes this many times as often as single stems")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
@@ -324,43 +482,60 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     command = "python -m models.train " + " ".join(shlex.quote(x) for x in (argv if argv is not None else sys.argv[1:]))
     task = TASKS[a.task]
+    task = replace(task, steps=a.steps or task.steps, batch_size=a.batch_size or task.batch_size,
+                   learning_rate=a.learning_rate or task.learning_rate,
+                   net=replace(task.net, dropout=task.net.dropout if a.dropout is None else a.dropout,
+                               channels=tuple(map(int, a.channels.split(","))) if a.channels else task.net.channels),
+                   augment=task.augment if a.mix_probability is None else replace(task.augment,
+                                                                                  mix_probability=a.mix_probability),
+                   extra_examples=task.extra_examples if a.extra_examples is None else a.extra_examples,
+                   extra_variants=tuple(a.extra_variants.split(",")) if a.extra_variants else task.extra_variants)
     if a.tiny:
-        a.train_examples, a.val_examples, a.minutes = 8, 8, 0.15
-        a.extra_examples = min(a.extra_examples, 4)
-        task = replace(task, batch_size=4)
+        a.train_examples, a.val_examples = 8, 8
+        task = replace(task, batch_size=4, steps=20, extra_examples=min(task.extra_examples, 4))
     if a.data is None:
         from plugin.paths import user_cache_dir
 
         a.data = user_cache_dir() / "corpus" / f"seed{a.data_seed}-{a.train_examples}-{a.val_examples}" \
-            + (f"-{a.extra_examples}" if a.extra_examples else "")
+            + (f"-{task.extra_examples}" if task.extra_examples else "")
     device = "cuda" if torch.cuda.is_available() else "cpu"
     if a.threads:
         torch.set_num_threads(a.threads)
     print(f"{task.name}: data {a.data} (seed {a.data_seed}), device {device}, seed {a.seed}", flush=True)
-    ensure_corpus(a.data, a.train_examples, a.val_examples, a.data_seed, a.workers, a.extra_examples)
-    train_split = load_split(a.data, "train", task)
-    if a.extra_examples:
-        extra = load_split(a.data, "extra", task)
-        train_split = Split(np.concatenate([train_split.audio, extra.audio]),
-                            np.concatenate([train_split.targets, extra.targets]), train_split.meta + extra.meta)
-    val = load_split(a.data, "validation", task)
-    print(f"train {train_split.audio.shape}, validation {val.audio.shape}", flush=True)
+    a.data.mkdir(parents=True, exist_ok=True)
+    splits = {}
+    for split, count, split_seed in corpus_splits(a.train_examples, a.val_examples, task.extra_examples, a.data_seed):
+        def ensure(split=split, count=count, split_seed=split_seed):
+            ensure_split(a.data, split, count, split_seed, a.workers)
+        if not split_made(a.data, split, count, split_seed):
+            ensure()
+        splits[split] = load_features(a.data, split, task, quantise=split != "validation", ensure=ensure)
+    train_split, val = splits["train"], splits["validation"]
+    if "extra" in splits:
+        extra = splits["extra"]
+        keep = np.array([m["variant"] in task.extra_variants for m in extra.meta])
+        train_split = concat_splits(train_split, FeatureSplit(extra.feats[keep], extra.targets[keep],
+                                                              [m for m, k in zip(extra.meta, keep) if k], extra.log_floor))
+    print(f"train {train_split.feats.shape}, validation {val.feats.shape}", flush=True)
     t0 = time.monotonic()
-    model = train(task, train_split, a.seed, a.minutes, device, mix_weight=a.mix_weight)
+    model, steps_taken = train(task, train_split, a.seed, task.steps, device, mix_weight=a.mix_weight, minutes=a.minutes,
+                  augment=task.augment)
     train_seconds = time.monotonic() - t0
-    scores = predict(model, val, task)
+    scores = predict(model, val)
     even = np.arange(len(scores)) % 2 == 0
     calib_truth = (val.targets[even] >= 0.5).reshape(-1, len(task.labels))
     thresholds = best_thresholds(scores[even].reshape(-1, len(task.labels)), calib_truth)
-    test = Split(val.audio[~even], val.targets[~even], [m for m, e in zip(val.meta, even) if not e])
+    test = FeatureSplit(val.feats[~even], val.targets[~even], [m for m, e in zip(val.meta, even) if not e],
+                        val.log_floor)
     report = evaluate(task, scores[~even], test, thresholds)
     for line in summary_lines(task, report):
         print(line)
-    info = {"device": device, "seconds": round(train_seconds), "train_examples": len(train_split.audio),
-            "validation_examples": len(val.audio), "parameters": sum(p.numel() for p in model.parameters()),
+    info = {"device": device, "seconds": round(train_seconds), "steps": steps_taken, "batch_size": task.batch_size,
+            "learning_rate": task.learning_rate, "dropout": task.net.dropout, "augment": asdict(task.augment),
+            "train_examples": len(train_split.feats), "validation_examples": len(val.feats), "parameters": sum(p.numel() for p in model.parameters()),
             "corpus": {"train_examples": a.train_examples, "val_examples": a.val_examples,
-                       "extra_examples": a.extra_examples,
-                       "seconds_per_example": corpus.CorpusConfig.seconds}}
+                       "extra_examples": task.extra_examples, "extra_variants": list(task.extra_variants),
+                       "seconds_per_example": json.loads((a.data / "train.json").read_text())["config"]["seconds"]}}
     info["data_seed"] = a.data_seed
     manifest = write_model(task, model, thresholds, report, a.out, command, a.seed, info)
     print(f"wrote {manifest}")

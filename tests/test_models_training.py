@@ -1,0 +1,96 @@
+"""Training from cached features: the cache is faithful and reused, and the crop sampler levels,
+equalises and mixes as its Augment says, reproducibly for a seed. No fluidsynth needed."""
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from models import train as T
+
+TASK = T.TASKS["instrument"]
+FLOOR = TASK.front_end.log_floor
+LABELS = len(TASK.labels)
+
+
+def _split(examples=12, mixes=()):
+    """A FeatureSplit whose example i has label i (constant over time) and a distinct spectrum."""
+    stride, out_frames = TASK.net.time_stride, 100
+    rng = np.random.default_rng(0)
+    logs = rng.uniform(-8, 4, (examples, out_frames * stride, TASK.front_end.n_bins)).astype(np.float32)
+    targets = np.zeros((examples, out_frames, LABELS), np.float16)
+    for i in range(examples):
+        targets[i, :, i] = 1
+    meta = [{"is_mix": i in mixes, "index": i} for i in range(examples)]
+    return T.FeatureSplit(T.encode_features(logs, FLOOR), targets, meta, FLOOR), logs
+
+
+def test_feature_codes_round_trip_within_half_a_step_and_clip_at_the_floor():
+    logs = np.array([np.log(FLOOR), -3.21, 0.0, 7.777, np.log(FLOOR) - 5], np.float32)
+    back = T.decode_features(T.encode_features(logs, FLOOR), FLOOR)
+    assert np.all(np.abs(back[:4] - logs[:4]) <= T.FEATURE_STEP / 2 + 1e-6)
+    assert back[4] == pytest.approx(np.log(FLOOR))
+
+
+def test_cached_features_are_the_shipped_front_end_and_are_reused(tmp_path, monkeypatch):
+    rate = 16000
+    audio = (0.3 * np.sin(2 * np.pi * 330 * np.arange(rate * 8) / rate)).astype(np.float32)[None]
+    logs = T.compute_features(audio, TASK)
+    reference = TASK.front_end.numpy_features(T.pad_for_model(audio, TASK)[0])
+    assert logs.shape == (1, 400, TASK.front_end.n_bins)
+    assert np.abs(logs[0] - reference).max() < 1e-3
+
+    split = T.Split(audio, np.zeros((1, 100, LABELS), np.float32), [{"is_mix": False}])
+    monkeypatch.setattr(T, "load_split", lambda *a: split)
+    (tmp_path / "train.json").write_text(json.dumps({"examples": 1, "seed": 7}))
+    made = []
+    first = T.load_features(tmp_path, "train", TASK, quantise=True, ensure=lambda: made.append(1))
+    assert made == [1] and first.feats.dtype == np.uint8
+    monkeypatch.setattr(T, "compute_features", lambda *a: pytest.fail("the cache should have been used"))
+    again = T.load_features(tmp_path, "train", TASK, quantise=True)
+    assert np.array_equal(again.feats, first.feats)
+    (tmp_path / "train.json").write_text(json.dumps({"examples": 1, "seed": 8}))  # another corpus
+    with pytest.raises(pytest.fail.Exception):
+        T.load_features(tmp_path, "train", TASK, quantise=True)
+
+
+def test_plain_crops_are_the_cached_features_and_their_labels():
+    split, _logs = _split()
+    sampler = T.CropSampler(split, TASK, "cpu", 0, T.Augment(gain_db=(0, 0), eq_probability=0, mix_probability=0))
+    x, y = sampler.batch(16)
+    assert x.shape == (16, 1, 200, TASK.front_end.n_bins) and y.shape == (16, 50, LABELS)
+    decoded = T.decode_features(split.feats.astype(np.float32), FLOOR)
+    for row in range(16):
+        label = int(np.flatnonzero(y[row, 0])[0])
+        assert (y[row].sum(dim=1) == 1).all()
+        windows = np.lib.stride_tricks.sliding_window_view(decoded[label], (200, decoded.shape[2]))[:, 0]
+        assert np.abs(windows - x[row, 0].numpy()).max(axis=(1, 2)).min() < 1e-3  # some crop of its example
+
+
+def test_gain_shifts_every_band_and_mixing_joins_single_stems_only():
+    split, _ = _split(mixes=(0, 1))
+    quiet = T.CropSampler(split, TASK, "cpu", 3, T.Augment(gain_db=(-6, -6), eq_probability=0, mix_probability=0))
+    plain = T.CropSampler(split, TASK, "cpu", 3, T.Augment(gain_db=(0, 0), eq_probability=0, mix_probability=0))
+    (xq, yq), (xp, yp) = quiet.batch(8), plain.batch(8)
+    assert torch.equal(yq, yp)
+    loud = xp > np.log(FLOOR) + 9  # well above the floor a gain is a shift of the log
+    assert torch.allclose((xp - xq)[loud], torch.full_like(xp[loud], 0.6 * np.log(10)), atol=3e-3)
+
+    mixing = T.CropSampler(split, TASK, "cpu", 5, T.Augment(eq_probability=0, mix_probability=1.0))
+    _, y = mixing.batch(256)
+    active = (y[:, 0] > 0).sum(dim=1)
+    assert active.max() <= 4 and (active >= 2).float().mean() > 0.8  # 1 to 3 stems joined (a rare redraw of itself)
+    # the corpus's own mixes (examples 0 and 1) are drawn as a base but never mixed into another crop
+    assert not ((y[:, 0, 0] > 0) & (y[:, 0, 1] > 0)).any()
+    assert (active[(y[:, 0, 0] > 0) | (y[:, 0, 1] > 0)] >= 2).all()
+
+
+def test_the_sampler_is_reproducible_for_a_seed():
+    split, _ = _split()
+    a = T.CropSampler(split, TASK, "cpu", 11, T.Augment()).batch(8)
+    b = T.CropSampler(split, TASK, "cpu", 11, T.Augment()).batch(8)
+    c = T.CropSampler(split, TASK, "cpu", 12, T.Augment()).batch(8)
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    assert not torch.equal(a[0], c[0])
