@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from .evaluate_real import evaluate
-from .train import MODELS_DIR
+from .train import MODELS_DIR, TASKS, load_task_data
 
 REALDEV = MODELS_DIR.parent.parent / "shared" / "realdev"
 
@@ -66,10 +66,12 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, required=True, help="one folder per run goes here")
     p.add_argument("--configs", default="".join(CONFIGS), help="which configurations, e.g. ENC")
     p.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
-    p.add_argument("--train-args", default="--threads 1", help="arguments of models.train shared by every run")
+    p.add_argument("--train-args", default="--threads 1",
+                   help="arguments of models.train shared by every run (not ones that change the corpus)")
     p.add_argument("--parallel", type=int, default=1, help="runs trained side by side")
     a = p.parse_args(argv)
     a.out.mkdir(parents=True, exist_ok=True)
+    load_task_data(TASKS["instrument"], a.data, 3200, 480, 1, workers=2)  # once, before runs share the folder
     runs = [(c, s) for c in a.configs for s in a.seeds]
     with ThreadPoolExecutor(a.parallel) as pool:
         manifests = list(pool.map(lambda cs: run_one(cs[0], cs[1], a), runs))

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import shlex
 import sys
 import time
@@ -43,8 +44,9 @@ class Augment:
 
     Level: a gain of `gain_db` (the level is no cue). EQ: with `eq_probability`, a tilt and one
     bell over the bands of up to `eq_db`. Mixing: with `mix_probability`, one to three other single
-    stems are added at `mix_db` below it and their labels joined (new mixes every step, beside the
-    corpus's rendered ones)."""
+    stems are added with a gain of `mix_db` on top of their own stored level (the corpus stores
+    stems at -18 to -0.5 dB, so a stem mixed in can lie well below or above the crop) and their
+    labels joined: new mixes every step, beside the corpus's rendered ones."""
     gain_db: tuple[float, float] = (-12.0, 6.0)
     eq_probability: float = 0.5
     eq_db: float = 6.0
@@ -87,11 +89,11 @@ TASKS = {
         ("family", "fine"), stems_only=False, steps=12000, augment=Augment(mix_probability=0.5),
         extra_examples=800, extra_variants=("drums", "bass")),
     "technique": Task(
-        "technique", "0.1.0",
+        "technique", "0.2.0",
         FrontEnd(8000, 512, 160, 96, 50.0, 4000.0, "log"),
         NetConfig(channels=(16, 32, 48, 64), time_pools=(1, 1, 1, 1), bin_pools=(2, 2, 2, 2),
                   temporal_dilations=(1, 2, 4, 8), heads={"technique": len(TECHNIQUES)}),
-        ("technique",), stems_only=True, crop_seconds=3.0, augment=Augment(mix_probability=0.0)),
+        ("technique",), stems_only=True, crop_seconds=3.0, steps=6000, augment=Augment(mix_probability=0.0)),
 }
 
 
@@ -149,7 +151,7 @@ def ensure_split(data_dir: Path, split: str, count: int, seed: int, workers: int
     """Generate one corpus split unless all its shards are there, made with the same count and seed."""
     if split_made(data_dir, split, count, seed) and len(list(data_dir.glob(f"{split}-*.npz"))) == -(-count // 32):
         return
-    for stale in data_dir.glob(f"{split}-*.npz"):
+    for stale in [*data_dir.glob(f"{split}-*.npz"), *data_dir.glob(f"features-*-{split}.npz")]:
         stale.unlink()
     from .data import corpus
 
@@ -236,7 +238,7 @@ def load_features(data_dir: Path, split: str, task: Task, quantise: bool, ensure
     logs = compute_features(audio.audio, task)
     feats = encode_features(logs, task.front_end.log_floor) if quantise else logs.astype(np.float16)
     targets = audio.targets.astype(np.float16)
-    tmp = data_dir / f"features-{task.name}-{split}.tmp.npz"
+    tmp = data_dir / f"features-{task.name}-{split}.{os.getpid()}.tmp.npz"
     np.savez_compressed(tmp, feats=feats, targets=targets, meta=json.dumps(audio.meta),
                         key=_feature_key(data_dir, split, task, quantise))
     tmp.replace(cache)
@@ -246,6 +248,27 @@ def load_features(data_dir: Path, split: str, task: Task, quantise: bool, ensure
 def concat_splits(a: FeatureSplit, b: FeatureSplit) -> FeatureSplit:
     return FeatureSplit(np.concatenate([a.feats, b.feats]), np.concatenate([a.targets, b.targets]),
                         a.meta + b.meta, a.log_floor)
+
+
+def load_task_data(task: Task, data_dir: Path, train_examples: int, val_examples: int, data_seed: int,
+                   workers: int) -> tuple[FeatureSplit, FeatureSplit]:
+    """(training features, validation features) of a task, generating and caching what is missing.
+    The training features are the songs plus the task's chosen parts of the extra split."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    splits = {}
+    for split, count, split_seed in corpus_splits(train_examples, val_examples, task.extra_examples, data_seed):
+        def ensure(split=split, count=count, split_seed=split_seed):
+            ensure_split(data_dir, split, count, split_seed, workers)
+        if not split_made(data_dir, split, count, split_seed):
+            ensure()
+        splits[split] = load_features(data_dir, split, task, quantise=split != "validation", ensure=ensure)
+    train_split = splits["train"]
+    if "extra" in splits:
+        extra = splits["extra"]
+        keep = np.array([m["variant"] in task.extra_variants for m in extra.meta], dtype=bool)
+        train_split = concat_splits(train_split, FeatureSplit(extra.feats[keep], extra.targets[keep],
+                                                              [m for m, k in zip(extra.meta, keep) if k], extra.log_floor))
+    return train_split, splits["validation"]
 
 
 # ---- training -----------------------------------------------------------------------------------
@@ -482,40 +505,36 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     command = "python -m models.train " + " ".join(shlex.quote(x) for x in (argv if argv is not None else sys.argv[1:]))
     task = TASKS[a.task]
-    task = replace(task, steps=a.steps or task.steps, batch_size=a.batch_size or task.batch_size,
-                   learning_rate=a.learning_rate or task.learning_rate,
+    channels = tuple(map(int, a.channels.split(","))) if a.channels else task.net.channels
+    variants = tuple(a.extra_variants.split(",")) if a.extra_variants else task.extra_variants
+    if len(channels) != len(task.net.time_pools):
+        p.error(f"--channels needs {len(task.net.time_pools)} numbers for {task.name}")
+    if not set(variants) <= {"hits", "drums", "bass"}:
+        p.error(f"--extra-variants takes hits, drums and bass, not {a.extra_variants!r}")
+    for name in ("steps", "batch_size", "learning_rate", "minutes"):
+        if getattr(a, name) is not None and getattr(a, name) <= 0:
+            p.error(f"--{name.replace('_', '-')} must be positive")
+    task = replace(task, steps=task.steps if a.steps is None else a.steps,
+                   batch_size=task.batch_size if a.batch_size is None else a.batch_size,
+                   learning_rate=task.learning_rate if a.learning_rate is None else a.learning_rate,
                    net=replace(task.net, dropout=task.net.dropout if a.dropout is None else a.dropout,
-                               channels=tuple(map(int, a.channels.split(","))) if a.channels else task.net.channels),
+                               channels=channels),
                    augment=task.augment if a.mix_probability is None else replace(task.augment,
                                                                                   mix_probability=a.mix_probability),
                    extra_examples=task.extra_examples if a.extra_examples is None else a.extra_examples,
-                   extra_variants=tuple(a.extra_variants.split(",")) if a.extra_variants else task.extra_variants)
+                   extra_variants=variants)
     if a.tiny:
         a.train_examples, a.val_examples = 8, 8
         task = replace(task, batch_size=4, steps=20, extra_examples=min(task.extra_examples, 4))
     if a.data is None:
         from plugin.paths import user_cache_dir
 
-        a.data = user_cache_dir() / "corpus" / f"seed{a.data_seed}-{a.train_examples}-{a.val_examples}" \
-            + (f"-{task.extra_examples}" if task.extra_examples else "")
+        a.data = user_cache_dir() / "corpus" / f"seed{a.data_seed}-{a.train_examples}-{a.val_examples}"
     device = "cuda" if torch.cuda.is_available() else "cpu"
     if a.threads:
         torch.set_num_threads(a.threads)
     print(f"{task.name}: data {a.data} (seed {a.data_seed}), device {device}, seed {a.seed}", flush=True)
-    a.data.mkdir(parents=True, exist_ok=True)
-    splits = {}
-    for split, count, split_seed in corpus_splits(a.train_examples, a.val_examples, task.extra_examples, a.data_seed):
-        def ensure(split=split, count=count, split_seed=split_seed):
-            ensure_split(a.data, split, count, split_seed, a.workers)
-        if not split_made(a.data, split, count, split_seed):
-            ensure()
-        splits[split] = load_features(a.data, split, task, quantise=split != "validation", ensure=ensure)
-    train_split, val = splits["train"], splits["validation"]
-    if "extra" in splits:
-        extra = splits["extra"]
-        keep = np.array([m["variant"] in task.extra_variants for m in extra.meta])
-        train_split = concat_splits(train_split, FeatureSplit(extra.feats[keep], extra.targets[keep],
-                                                              [m for m, k in zip(extra.meta, keep) if k], extra.log_floor))
+    train_split, val = load_task_data(task, a.data, a.train_examples, a.val_examples, a.data_seed, a.workers)
     print(f"train {train_split.feats.shape}, validation {val.feats.shape}", flush=True)
     t0 = time.monotonic()
     model, steps_taken = train(task, train_split, a.seed, task.steps, device, mix_weight=a.mix_weight, minutes=a.minutes,

@@ -94,3 +94,19 @@ def test_the_sampler_is_reproducible_for_a_seed():
     c = T.CropSampler(split, TASK, "cpu", 12, T.Augment()).batch(8)
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
     assert not torch.equal(a[0], c[0])
+
+
+def test_regenerating_a_split_drops_its_stale_shards_and_feature_caches(tmp_path, monkeypatch):
+    from models.data import corpus
+
+    made = []
+    monkeypatch.setattr(corpus, "generate", lambda *args: iter(made.append(args) or ()))
+    (tmp_path / "train.json").write_text(json.dumps({"examples": 32, "seed": 1}))
+    for name in ("train-00000.npz", "features-instrument-train.npz", "features-technique-train.npz",
+                 "features-instrument-validation.npz"):
+        (tmp_path / name).write_bytes(b"old")
+    T.ensure_split(tmp_path, "train", 32, 1, 1)  # made with this count and seed: kept
+    assert not made and (tmp_path / "features-instrument-train.npz").exists()
+    T.ensure_split(tmp_path, "train", 64, 1, 1)  # another count: regenerated
+    assert len(made) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["features-instrument-validation.npz", "train.json"]
