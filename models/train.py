@@ -93,7 +93,7 @@ TASKS = {
         FrontEnd(8000, 512, 160, 96, 50.0, 4000.0, "log"),
         NetConfig(channels=(16, 32, 48, 64), time_pools=(1, 1, 1, 1), bin_pools=(2, 2, 2, 2),
                   temporal_dilations=(1, 2, 4, 8), heads={"technique": len(TECHNIQUES)}),
-        ("technique",), stems_only=True, crop_seconds=3.0, steps=6000, augment=Augment(mix_probability=0.0)),
+        ("technique",), stems_only=True, crop_seconds=3.0, steps=4000, augment=Augment(mix_probability=0.0)),
 }
 
 
