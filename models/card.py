@@ -114,9 +114,10 @@ def real_section(manifests: list[Path]) -> list[str]:
                 v = r["per_family"].get(fam)
                 cells.append(f"{v['correct']}/{v['clips']} (recall {v['frame_recall']:.2f})" if v else "-")
             conf = "; ".join(f"{k} → {', '.join(v['confused_with'])}" for k, v in r["per_family"].items() if v["confused_with"])
-            lines.append(f"| {path.stem} ({seed}) | {sum(v['correct'] for v in r['per_family'].values())}/{r['clips']} "
+            lines.append(f"| {path.parent.name}/{path.stem} ({seed}) | {sum(v['correct'] for v in r['per_family'].values())}/{r['clips']} "
                          f"({r['clip_accuracy']:.1%}) | " + " | ".join(cells) + f" | {conf or '-'} |")
-        lines += [""] + [f"Seed {json.loads(m.read_text())['training']['seed']}: "
+        lines += [""] + [f"{m.parent.name}/{m.stem} (seed {json.loads(m.read_text())['training']['seed']}, "
+                         f"{json.loads(m.read_text())['training']['device']}): "
                          f"`{json.loads(m.read_text())['training']['command']}`." for m in manifests]
     if SONIC_PI_DIR.is_dir():
         r = evaluate(manifests[0], SONIC_PI_DIR, sonic_pi_labels())
