@@ -52,6 +52,7 @@ class Augment:
     eq_db: float = 6.0
     mix_probability: float = 0.25
     mix_db: tuple[float, float] = (-10.0, 0.0)
+    mix_relative: bool = False  # level each mixed-in crop to the crop's mean power before `mix_db`
 
 
 @dataclass(frozen=True)
@@ -310,6 +311,7 @@ class CropSampler:
         power, targets = self._crops(rows)
         mixed = torch.nonzero(torch.rand(size, generator=self.gen, device=self.device) < a.mix_probability)[:, 0]
         if len(mixed) and len(self.singles):
+            own_level = power[mixed].mean(dim=(1, 2), keepdim=True)
             for extra in range(3):
                 keep = mixed if extra == 0 else mixed[torch.rand(len(mixed), generator=self.gen,
                                                                  device=self.device) < 0.4]
@@ -319,6 +321,9 @@ class CropSampler:
                                                     device=self.device)]
                 p, t = self._crops(others)
                 gain = 10 ** (self._uniform((len(keep), 1, 1), *a.mix_db) / 10)
+                if a.mix_relative:
+                    base = own_level if extra == 0 else own_level[torch.isin(mixed, keep)]
+                    gain = gain * base / p.mean(dim=(1, 2), keepdim=True).clamp_min(1e-10)
                 power[keep] += gain * p
                 targets[keep] = torch.maximum(targets[keep], t)
         bins = power.shape[-1]
@@ -490,6 +495,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dropout", type=float, default=None, help="dropout before the output layer (default: the task's)")
     p.add_argument("--mix-probability", type=float, default=None,
                    help="share of crops that get one to three other single stems mixed in")
+    p.add_argument("--mix-relative", action="store_true",
+                   help="level each mixed-in stem to the crop it joins before the mixing gain")
     p.add_argument("--minutes", type=float, default=None, help="stop early after this many minutes of training")
     p.add_argument("--train-examples", type=int, default=3200)
     p.add_argument("--val-examples", type=int, default=480)
@@ -519,8 +526,9 @@ def main(argv: list[str] | None = None) -> int:
                    learning_rate=task.learning_rate if a.learning_rate is None else a.learning_rate,
                    net=replace(task.net, dropout=task.net.dropout if a.dropout is None else a.dropout,
                                channels=channels),
-                   augment=task.augment if a.mix_probability is None else replace(task.augment,
-                                                                                  mix_probability=a.mix_probability),
+                   augment=replace(task.augment,
+                                   mix_probability=task.augment.mix_probability if a.mix_probability is None
+                                   else a.mix_probability, mix_relative=a.mix_relative or task.augment.mix_relative),
                    extra_examples=task.extra_examples if a.extra_examples is None else a.extra_examples,
                    extra_variants=variants)
     if a.tiny:

@@ -110,3 +110,18 @@ def test_regenerating_a_split_drops_its_stale_shards_and_feature_caches(tmp_path
     T.ensure_split(tmp_path, "train", 64, 1, 1)  # another count: regenerated
     assert len(made) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["features-instrument-validation.npz", "train.json"]
+
+
+def test_relative_mixing_levels_each_stem_to_the_crop_it_joins():
+    floor, frames, bins = FLOOR, 100 * TASK.net.time_stride, TASK.front_end.n_bins
+    levels = np.array([2.0, -1.0], np.float32)  # two single stems 3 nats apart, flat spectra
+    logs = np.broadcast_to(levels[:, None, None], (2, frames, bins)).copy()
+    targets = np.zeros((2, 100, LABELS), np.float16)
+    targets[0, :, 0] = targets[1, :, 1] = 1
+    split = T.FeatureSplit(T.encode_features(logs, floor), targets, [{"is_mix": False}] * 2, floor)
+    aug = T.Augment(gain_db=(0, 0), eq_probability=0, mix_probability=1.0, mix_db=(0, 0), mix_relative=True)
+    x, _ = T.CropSampler(split, TASK, "cpu", 2, aug).batch(64)
+    stems = np.log(np.arange(2, 5))  # one to three stems joined, each as loud as the crop
+    allowed = (levels[:, None] + stems[None, :]).ravel()
+    got = x[:, 0, 0, 0].numpy()
+    assert np.abs(got[:, None] - allowed[None, :]).min(axis=1).max() < 0.06
