@@ -18,10 +18,8 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from .evaluate_real import evaluate
-from .train import MODELS_DIR, TASKS, load_task_data
-
-REALDEV = MODELS_DIR.parent.parent / "shared" / "realdev"
+from .evaluate_real import REALDEV, evaluate
+from .train import TASKS, load_task_data
 
 # name -> (what it tests, arguments of models.train beyond the common ones)
 CONFIGS = {

@@ -16,11 +16,10 @@ import platform
 import sys
 from pathlib import Path
 
-from .evaluate_real import REPO, SONIC_PI_DIR, evaluate, sonic_pi_labels
+from .evaluate_real import REALDEV, REPO, SONIC_PI_DIR, evaluate, sonic_pi_labels
 from .train import MODELS_DIR
 
 SHIPPED = MODELS_DIR / "shipped"
-REALDEV = REPO.parent / "shared" / "realdev"
 
 RECIPE = """\
 ## Data recipe

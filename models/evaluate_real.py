@@ -22,6 +22,7 @@ import onnxruntime as ort
 from .train import MODELS_DIR
 
 REPO = MODELS_DIR.parent
+REALDEV = REPO.parent / "shared" / "realdev"
 
 
 def load_mono(path: Path, sample_rate: int) -> np.ndarray:
@@ -88,7 +89,7 @@ def evaluate(manifest_path: Path, folder: Path, truth: dict[str, str] | None = N
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--manifest", type=Path, default=MODELS_DIR / "shipped" / "instrument.json")
-    p.add_argument("--folder", type=Path, default=REPO.parent / "shared" / "realdev")
+    p.add_argument("--folder", type=Path, default=REALDEV)
     p.add_argument("--sonic-pi", action="store_true", help=f"the sonic-pi samples in {SONIC_PI_DIR} instead")
     p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)

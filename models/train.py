@@ -291,6 +291,7 @@ class CropSampler:
         self.singles = torch.from_numpy(np.flatnonzero(~is_mix)).to(device)
         self.gen = torch.Generator(device=device).manual_seed(seed)
         self.frame_offsets = torch.arange(self.crop_out * self.stride, device=device)
+        self.out_offsets = torch.arange(self.crop_out, device=device)
 
     def _uniform(self, shape, lo: float, hi: float) -> torch.Tensor:
         return torch.rand(shape, generator=self.gen, device=self.device) * (hi - lo) + lo
@@ -300,7 +301,7 @@ class CropSampler:
         starts = torch.randint(0, self.max_start + 1, (len(rows),), generator=self.gen, device=self.device)
         frames = starts[:, None] * self.stride + self.frame_offsets[None, :]
         logs = decode_features(self.codes[rows[:, None], frames].float(), self.log_floor)
-        out = starts[:, None] + torch.arange(self.crop_out, device=self.device)[None, :]
+        out = starts[:, None] + self.out_offsets[None, :]
         power = torch.clamp(torch.exp(logs) - self.log_floor, min=0.0)
         return power, self.targets[rows[:, None], out].float()
 
@@ -338,10 +339,10 @@ class CropSampler:
         return torch.log(power + self.log_floor)[:, None], targets
 
 
-def train(task: Task, train_split: FeatureSplit, seed: int, steps: int, device: str, log=None,
-          mix_weight: float = 1.0, augment: Augment = Augment(), minutes: float | None = None) -> tuple[Model, int]:
-    """(model, steps taken): AdamW with warm-up and a cosine decay; mixes are drawn `mix_weight` times
-    as often as single stems. With `minutes`, the decay follows whichever of steps and wall time runs
+def train(task: Task, train_split: FeatureSplit, seed: int, device: str, log=None,
+          mix_weight: float = 1.0, minutes: float | None = None) -> tuple[Model, int]:
+    """(model, steps taken): `task.steps` AdamW steps with warm-up and a cosine decay, crops augmented
+    as `task.augment` says; mixes are drawn `mix_weight` times as often as single stems. With `minutes`, the decay follows whichever of steps and wall time runs
     out first, so a slow machine ends a shorter but complete schedule (the log and manifest say so)."""
     log = log or (lambda line: print(line, flush=True))
     torch.manual_seed(seed)
@@ -353,7 +354,8 @@ def train(task: Task, train_split: FeatureSplit, seed: int, steps: int, device: 
                               dtype=torch.float32, device=device)
     loss_fn = nn.BCEWithLogitsLoss(pos_weight=pos_weight)
     opt = torch.optim.AdamW(model.parameters(), lr=task.learning_rate, weight_decay=1e-4)
-    sampler = CropSampler(train_split, task, device, seed, augment, mix_weight)
+    steps = task.steps
+    sampler = CropSampler(train_split, task, device, seed, task.augment, mix_weight)
     warmup = max(1, min(100, steps // 20))
     t0, running, step = time.monotonic(), 0.0, 0
     model.train()
@@ -545,8 +547,7 @@ def main(argv: list[str] | None = None) -> int:
     train_split, val = load_task_data(task, a.data, a.train_examples, a.val_examples, a.data_seed, a.workers)
     print(f"train {train_split.feats.shape}, validation {val.feats.shape}", flush=True)
     t0 = time.monotonic()
-    model, steps_taken = train(task, train_split, a.seed, task.steps, device, mix_weight=a.mix_weight, minutes=a.minutes,
-                  augment=task.augment)
+    model, steps_taken = train(task, train_split, a.seed, device, mix_weight=a.mix_weight, minutes=a.minutes)
     train_seconds = time.monotonic() - t0
     scores = predict(model, val)
     even = np.arange(len(scores)) % 2 == 0
