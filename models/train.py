@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .data import SHARD_SIZE, SPLIT_VERSIONS
 from .data.taxonomy import FAMILIES, FINE_LABELS, TECHNIQUES
 from .features import FrontEnd
 from .metrics import best_thresholds, event_f1, label_report
@@ -69,7 +70,7 @@ class Task:
     learning_rate: float = 2e-3
     augment: Augment = Augment()
     extra_examples: int = 0  # examples of the corpus's "extra" split added to the training songs
-    extra_variants: tuple[str, ...] = ("hits", "drums", "bass")  # which of its parts
+    extra_variants: tuple[str, ...] = ("hits", "drums", "bass", "synth")  # which of its parts
 
     @property
     def labels(self) -> list[str]:
@@ -88,7 +89,7 @@ TASKS = {
         NetConfig(channels=(16, 32, 64, 96, 96), time_pools=(2, 2, 1, 1, 1), bin_pools=(2, 2, 2, 2, 1),
                   temporal_dilations=(1, 2, 4), dropout=0.4, heads={"family": len(FAMILIES), "fine": len(FINE)}),
         ("family", "fine"), stems_only=False, steps=12000, augment=Augment(mix_probability=0.5),
-        extra_examples=800, extra_variants=("drums", "bass")),
+        extra_examples=1000, extra_variants=("drums", "bass", "synth")),
     "technique": Task(
         "technique", "0.2.0",
         FrontEnd(8000, 512, 160, 96, 50.0, 4000.0, "log"),
@@ -140,17 +141,18 @@ def load_split(data_dir: Path, split: str, task: Task) -> Split:
 
 
 def split_made(data_dir: Path, split: str, count: int, seed: int) -> bool:
-    """Whether the folder's json says this split was made with this count and seed."""
+    """Whether the folder's json says this split was made with this count and seed by the
+    generator's current version of it."""
     info = data_dir / f"{split}.json"
     if not info.is_file():
         return False
     made = json.loads(info.read_text())
-    return (made["examples"], made["seed"]) == (count, seed)
+    return (made["examples"], made["seed"], made.get("version", 1)) == (count, seed, SPLIT_VERSIONS[split])
 
 
 def ensure_split(data_dir: Path, split: str, count: int, seed: int, workers: int) -> None:
     """Generate one corpus split unless all its shards are there, made with the same count and seed."""
-    if split_made(data_dir, split, count, seed) and len(list(data_dir.glob(f"{split}-*.npz"))) == -(-count // 32):
+    if split_made(data_dir, split, count, seed) and len(list(data_dir.glob(f"{split}-*.npz"))) == -(-count // SHARD_SIZE):
         return
     for stale in [*data_dir.glob(f"{split}-*.npz"), *data_dir.glob(f"features-*-{split}.npz")]:
         stale.unlink()
@@ -161,9 +163,14 @@ def ensure_split(data_dir: Path, split: str, count: int, seed: int, workers: int
         print(f"  {split}: {done}/{total}", flush=True)
 
 
+# The parts of the corpus's extra split, as its examples' meta name them (models.data.corpus).
+EXTRA_VARIANTS = ("hits", "drums", "bass", "synth")
+
+
 def corpus_splits(train_examples: int, val_examples: int, extra_examples: int, data_seed: int):
-    """(split, examples, seed) of each split a run uses. `extra` (training soundfonts) holds
-    one-shots, short phrases and produced drum and bass stems that extend the songs of `train`."""
+    """(split, examples, seed) of each split a run uses. `extra` (training soundfonts and
+    procedural synthesisers) holds one-shots, short phrases, produced drum and bass stems and
+    synths that extend the songs of `train`."""
     splits = [("train", train_examples, data_seed), ("validation", val_examples, data_seed + 1000)]
     return splits + ([("extra", extra_examples, data_seed + 2000)] if extra_examples else [])
 
@@ -503,10 +510,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--train-examples", type=int, default=3200)
     p.add_argument("--val-examples", type=int, default=480)
     p.add_argument("--extra-examples", type=int, default=None,
-                   help="one-shot, short-phrase and produced drum/bass examples added to the training songs "
+                   help="examples of the extra split (one-shots, produced drums and bass, synths) added to the training songs "
                         "(default: the task's)")
     p.add_argument("--extra-variants", default=None,
-                   help="which parts of the extra split to train on, of hits,drums,bass (default: the task's)")
+                   help=f"which parts of the extra split to train on, of {','.join(EXTRA_VARIANTS)} (default: the task's)")
     p.add_argument("--mix-weight", type=float, default=1.0, help="draw mixes this many times as often as single stems")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
@@ -518,8 +525,8 @@ def main(argv: list[str] | None = None) -> int:
     variants = tuple(a.extra_variants.split(",")) if a.extra_variants else task.extra_variants
     if len(channels) != len(task.net.time_pools):
         p.error(f"--channels needs {len(task.net.time_pools)} numbers for {task.name}")
-    if not set(variants) <= {"hits", "drums", "bass"}:
-        p.error(f"--extra-variants takes hits, drums and bass, not {a.extra_variants!r}")
+    if not set(variants) <= set(EXTRA_VARIANTS):
+        p.error(f"--extra-variants takes {', '.join(EXTRA_VARIANTS)}, not {a.extra_variants!r}")
     for name in ("steps", "batch_size", "learning_rate", "minutes"):
         if getattr(a, name) is not None and getattr(a, name) <= 0:
             p.error(f"--{name.replace('_', '-')} must be positive")

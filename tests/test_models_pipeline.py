@@ -2,6 +2,7 @@
 deterministic, metrics are right, and a tiny generate-train-export-load-predict run works."""
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -102,23 +103,27 @@ def test_corpus_is_deterministic_and_labels_follow_the_audio():
 @needs_fluidsynth
 def test_extra_split_is_deterministic_single_stems_of_training_soundfonts():
     config = corpus.CorpusConfig(seconds=3.0)
-    examples = corpus.make_examples(5, range(12), "extra", config)
+    examples = corpus.make_examples(5, range(16), "extra", config)
     again = corpus.make_example(5, 7, "extra", config)
     assert again.meta == examples[7].meta and np.allclose(again.audio, examples[7].audio, atol=1e-4)
     variants = {e.meta["variant"] for e in examples}
-    assert variants <= {"hits", "drums", "bass"} and "hits" in variants
+    assert variants == {"hits", "drums", "bass", "synth"}
     for e in examples:
         assert not e.meta["is_mix"] and len(e.meta["stems"]) == 1
         assert e.meta["soundfont"] in ("fluidr3", "timgm6mb")
         assert e.family.sum(axis=1).max() == 1 and e.family.any()
-        if e.meta["variant"] != "hits":
-            assert e.meta["stems"][0]["family"] == e.meta["variant"]
+        stem = e.meta["stems"][0]
+        if e.meta["variant"] == "synth":
+            assert stem["source"].startswith("procedural:")
+            assert stem["label"] in ("synth_lead", "synth_pad", "synth_bass", "organ")
+        elif e.meta["variant"] != "hits":
+            assert stem["family"] == e.meta["variant"] and stem["source"].startswith(e.meta["soundfont"])
     assert "variant" not in corpus.make_example(5, 3, "train", config).meta  # songs stay songs
 
 
 @needs_fluidsynth
 @pytest.mark.parametrize("task", ["instrument", "technique"])
-def test_tiny_end_to_end_generate_train_export_load_predict(tmp_path, task):
+def test_tiny_end_to_end_generate_train_export_load_predict(tmp_path, task, capsys):
     jsonschema = pytest.importorskip("jsonschema")
     from models.train import main
 
@@ -134,3 +139,17 @@ def test_tiny_end_to_end_generate_train_export_load_predict(tmp_path, task):
     out = session.run([manifest["output"]["name"]], {manifest["input"]["name"]: padded})[0]
     assert out.shape == (1, round(seconds / manifest["hop_seconds"]), len(manifest["labels"]))
     assert np.all((out >= 0) & (out <= 1))
+    # The shipped graph on the held-out renders agrees with what training measured through torch.
+    from models import evaluate_renders
+    from models.train import TASKS, summary_lines
+
+    capsys.readouterr()
+    evaluate_renders.main(["--manifest", str(tmp_path / "out" / f"{task}.json"), "--data", str(tmp_path / "data")])
+    printed = capsys.readouterr().out.splitlines()[1:]
+    expected = summary_lines(TASKS[task], manifest["metrics"])
+    assert len(printed) == len(expected) > 0
+
+    def numbers(lines):
+        return np.array([float(x) for line in lines for x in re.findall(r"(?:\d+\.\d+|nan)", line)])
+
+    assert np.allclose(numbers(printed), numbers(expected), atol=0.02, equal_nan=True)

@@ -112,6 +112,16 @@ def test_regenerating_a_split_drops_its_stale_shards_and_feature_caches(tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["features-instrument-validation.npz", "train.json"]
 
 
+def test_a_split_made_by_an_older_generator_is_made_again(tmp_path):
+    """A split's json records the generator's version of it; files from before versions are version 1."""
+    (tmp_path / "extra.json").write_text(json.dumps({"examples": 32, "seed": 1}))
+    (tmp_path / "train.json").write_text(json.dumps({"examples": 32, "seed": 1}))
+    assert T.SPLIT_VERSIONS["extra"] > 1 and T.SPLIT_VERSIONS["train"] == 1
+    assert not T.split_made(tmp_path, "extra", 32, 1) and T.split_made(tmp_path, "train", 32, 1)
+    (tmp_path / "extra.json").write_text(json.dumps({"examples": 32, "seed": 1, "version": T.SPLIT_VERSIONS["extra"]}))
+    assert T.split_made(tmp_path, "extra", 32, 1)
+
+
 def test_relative_mixing_levels_each_stem_to_the_crop_it_joins():
     floor, frames, bins = FLOOR, 100 * TASK.net.time_stride, TASK.front_end.n_bins
     levels = np.array([2.0, -1.0], np.float32)  # two single stems 3 nats apart, flat spectra

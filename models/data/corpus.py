@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import SHARD_SIZE, SPLIT_VERSIONS, synths
 from .augment import EFFECT_KINDS, bleed, choose_chain, describe, production, separation_artifacts
 from .parts import KINDS_BY_LABEL, make_hits, make_part, random_key, random_progression, techniques_for
 from .render import TRAIN_SOUNDFONTS, VALIDATION_SOUNDFONTS, render_parts
@@ -29,8 +30,9 @@ from .vocals import REGISTERS, choose_voice, sing
 SAMPLE_RATE = 16000
 LABEL_HOP = 0.01  # seconds per label frame
 FINE = tuple(FINE_LABELS)
-# "extra" is training data too (training soundfonts): one-shots, short phrases and produced
-# drum and bass stems (see `_plan_extra`); it extends the songs of "train".
+# "extra" is training data too (training soundfonts and procedural synthesisers): one-shots,
+# short phrases, produced drum and bass stems and synths (see `_plan_extra`); it extends the
+# songs of "train".
 SPLITS = {"train": TRAIN_SOUNDFONTS, "validation": VALIDATION_SOUNDFONTS, "extra": TRAIN_SOUNDFONTS}
 # Drive would turn these into what another label names (a distorted guitar).
 NO_DRIVE_LABELS = ("acoustic_guitar", "clean_electric_guitar")
@@ -119,7 +121,7 @@ class _Plan:
     key: str
     stems: list[dict]  # label, notes, techniques, source, and "part" or "audio"
     bleed: list[dict]  # {"part"} GM parts bled quietly into a single stem, then {"audio"} too
-    variant: str = ""  # extra split only: "hits", "drums" or "bass"
+    variant: str = ""  # extra split only: "hits", "drums", "bass" or "synth"
     separation: float | None = None  # overrides config.separation_probability
 
 
@@ -175,22 +177,39 @@ def _plan(seed: int, index: int, split: str, config: CorpusConfig) -> _Plan:
 # teach that a bass is a drum, so the extra split draws four acoustic kits to one machine.
 _DRUM_LABELS = ("acoustic_kit", "acoustic_kit", "acoustic_kit", "acoustic_kit", "drum_machine")
 _BASS_LABELS = ("electric_bass", "electric_bass", "synth_bass", "double_bass")
+_SYNTH_LABELS = ("synth_lead", "synth_lead", "synth_lead", "synth_pad", "synth_pad", "synth_pad",
+                 "organ", "organ", "organ", "synth_bass", "synth_bass")
 
 
 def _plan_extra(rng: np.random.Generator, index: int, soundfont: str, config: CorpusConfig) -> _Plan:
     """One single-stem example of the extra split, what songs alone do not teach:
-    - "hits" (45%): one-shots and short phrases with silence around them (`make_hits`): drum kit
+    - "hits" (36%): one-shots and short phrases with silence around them (`make_hits`): drum kit
       pieces (40%), hand percussion (20%), any other GM label (40%);
-    - "drums" (25%): drum grooves from every GM kit, bus-processed as on records (`production`),
+    - "drums" (20%): drum grooves from every GM kit, bus-processed as on records (`production`),
       with chords bleeding in (30%; never a bass, which would teach that a bass is not one) and
       separation artefacts (50%);
-    - "bass" (30%): bass lines, bus-processed, with drums bleeding in (50%) and separation
-      artefacts (50%)."""
+    - "bass" (24%): bass lines, bus-processed, with drums bleeding in (50%) and separation
+      artefacts (50%);
+    - "synth" (20%): synth leads, pads and basses and organs from the procedural synthesisers
+      (`synths`), a new patch each, with drums bleeding in (20%) and separation artefacts (20%)."""
     duration = config.seconds
     tempo, key, song = _song(rng)
     r = rng.random()
     bleed_parts = []
-    if r < 0.45:
+    if r >= 0.8:
+        variant = "synth"
+        label = _SYNTH_LABELS[int(rng.integers(len(_SYNTH_LABELS)))]
+        kinds = KINDS_BY_LABEL[label]
+        part = make_part(kinds[int(rng.integers(len(kinds)))], label, rng, duration, tempo, key, **song)
+        played = synths.play(label, part.notes, duration, SAMPLE_RATE, rng)
+        if rng.random() < 0.2:
+            bleed_parts.append({"part": make_part("drums", _DRUM_LABELS[int(rng.integers(len(_DRUM_LABELS)))],
+                                                  rng, duration, tempo, key, **song)})
+        stem = {"label": label, "audio": played.audio, "notes": played.note_spans,
+                "techniques": played.technique_spans, "source": f"procedural:{played.patch}",
+                "production": rng.random() < 0.5}
+        return _Plan(rng, index, "extra", soundfont, False, tempo, key, [stem], bleed_parts, variant, 0.2)
+    if r < 0.36:
         variant, separation = "hits", 0.0
         q = rng.random()
         if q < 0.4:
@@ -201,7 +220,7 @@ def _plan_extra(rng: np.random.Generator, index: int, soundfont: str, config: Co
             others = [lab for lab in FINE if KINDS_BY_LABEL.get(lab) and FINE_LABELS[lab][0] not in ("drums", "percussion")]
             label = others[int(rng.integers(len(others)))]
         part = make_hits(label, rng, duration, tempo, key)
-    elif r < 0.7:
+    elif r < 0.56:
         variant, separation = "drums", 0.5
         label = _DRUM_LABELS[int(rng.integers(len(_DRUM_LABELS)))]
         part = make_part("drums", label, rng, duration, tempo, key, **song)
@@ -306,12 +325,12 @@ def _write_shard(args) -> tuple[int, float]:
 
 
 def generate(out_dir: Path, split: str, examples: int, seed: int, workers: int = 2,
-             shard_size: int = 32, config: CorpusConfig = CorpusConfig()):
+             shard_size: int = SHARD_SIZE, config: CorpusConfig = CorpusConfig()):
     """Write `examples` examples as npz shards; yields (done, total) after each shard."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / f"{split}.json").write_text(json.dumps({
-        "split": split, "examples": examples, "seed": seed, "sample_rate": SAMPLE_RATE,
+        "split": split, "version": SPLIT_VERSIONS[split], "examples": examples, "seed": seed, "sample_rate": SAMPLE_RATE,
         "label_hop": LABEL_HOP, "families": FAMILIES, "fine_labels": FINE, "techniques": TECHNIQUES,
         "soundfonts": SPLITS[split], "config": config.__dict__}, indent=1))
     jobs = [(out_dir, split, seed, k, start, min(shard_size, examples - start), config)

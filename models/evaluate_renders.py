@@ -1,0 +1,86 @@
+"""A shipped model on a corpus's held-out MuseScore_General renders, through onnxruntime:
+`python -m models.evaluate_renders --manifest models/shipped/instrument.json --data DIR`.
+
+It scores every example of the folder's validation split with the ONNX graph exactly as shipped,
+calibrates per-label thresholds on the even examples as training does, and prints the same report
+for the odd ones, so that a model trained with one validation split can be measured on another.
+Training scores validation features stored as float16 and this scores float32 audio, so the same
+model on the same split can differ from its manifest in the third decimal. The folder is only read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from .data import SHARD_SIZE
+from .metrics import best_thresholds
+from .train import (
+    TASKS,
+    FeatureSplit,
+    evaluate,
+    load_split,
+    pad_for_model,
+    summary_lines,
+)
+
+
+def onnx_scores(manifest_path: Path, audio: np.ndarray, frames: int, batch: int = 16) -> np.ndarray:
+    """(examples, frames, labels) activations of whole examples, padded as training pads them."""
+    manifest = json.loads(manifest_path.read_text())
+    session = ort.InferenceSession(str(manifest_path.with_name(manifest["file"])), providers=["CPUExecutionProvider"])
+    task = TASKS[manifest["name"]]
+    outs = [session.run([manifest["output"]["name"]],
+                        {manifest["input"]["name"]: pad_for_model(audio[i:i + batch], task).astype(np.float32)})[0]
+            for i in range(0, len(audio), batch)]
+    return np.concatenate(outs)[:, :frames]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--manifest", type=Path, required=True)
+    p.add_argument("--data", type=Path, required=True, help="corpus folder holding a validation split")
+    p.add_argument("--per-label", action="store_true", help="print each label's F1, AP and support too")
+    a = p.parse_args(argv)
+    manifest = json.loads(a.manifest.read_text())
+    task = TASKS[manifest["name"]]
+    labels = [label["name"] for label in manifest["labels"]]
+    if (labels != task.labels or manifest["front_end"] != task.front_end.to_json()
+            or manifest["hop_samples"] != task.out_hop_samples):
+        raise SystemExit(f"{a.manifest}: its labels, front-end or hop are not those of models.train's "
+                         f"{task.name} task, whose padding and label frames this evaluation uses")
+    info = a.data / "validation.json"
+    if not info.is_file():
+        raise SystemExit(f"{a.data} holds no validation split (validation.json): models.train makes one")
+    made = json.loads(info.read_text())
+    shards = len(list(a.data.glob("validation-*.npz")))
+    if shards != -(-made["examples"] // SHARD_SIZE):
+        raise SystemExit(f"{a.data}: validation.json lists {made['examples']} examples, but {shards} shards are there")
+    val = load_split(a.data, "validation", task)
+    scores = onnx_scores(a.manifest, val.audio, val.targets.shape[1])
+    even = np.arange(len(scores)) % 2 == 0
+    truth = val.targets >= 0.5
+    thresholds = best_thresholds(scores[even].reshape(-1, len(labels)), truth[even].reshape(-1, len(labels)))
+    test = FeatureSplit(np.empty((int((~even).sum()), 0, 0)), val.targets[~even],
+                        [m for m, e in zip(val.meta, even) if not e], task.front_end.log_floor)
+    print(f"{manifest['name']} {manifest['version']} on {len(scores)} validation examples of {a.data} "
+          f"(seed {made['seed']}), "
+          "thresholds calibrated on the even ones, odd ones reported:")
+    report = evaluate(task, scores[~even], test, thresholds)
+    for line in summary_lines(task, report):
+        print(line)
+    if a.per_label:
+        for part, r in report.items():
+            for group in ("family", "fine", "technique"):
+                for name, v in r.get(group, {}).get("labels", {}).items():
+                    print(f"  {part} {name}: F1 {v['f1']:.3f}, AP {v['ap']:.3f}, {v['support_frames']} frames")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
