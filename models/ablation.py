@@ -31,7 +31,8 @@ CONFIGS = {
     "H": ("E + one-shots and short phrases", "--extra-variants hits"),
     "D": ("E + produced drum grooves", "--extra-variants drums"),
     "S": ("E + produced bass lines", "--extra-variants bass"),
-    "N": ("E + produced drums and bass (the shipped recipe)", ""),
+    "N": ("E + produced drums and bass (0.2.0's recipe)", "--extra-variants drums,bass"),
+    "Y": ("N + procedural synths (the default recipe)", ""),
 }
 
 
@@ -69,7 +70,7 @@ def main(argv=None) -> int:
     p.add_argument("--parallel", type=int, default=1, help="runs trained side by side")
     a = p.parse_args(argv)
     a.out.mkdir(parents=True, exist_ok=True)
-    load_task_data(TASKS["instrument"], a.data, 3200, 480, 1, workers=2)  # once, before runs share the folder
+    load_task_data(TASKS["instrument"], a.data, 1, workers=2)  # once, before runs share the folder
     runs = [(c, s) for c in a.configs for s in a.seeds]
     with ThreadPoolExecutor(a.parallel) as pool:
         manifests = list(pool.map(lambda cs: run_one(cs[0], cs[1], a), runs))

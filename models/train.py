@@ -69,6 +69,8 @@ class Task:
     batch_size: int = 32
     learning_rate: float = 2e-3
     augment: Augment = Augment()
+    train_examples: int = 3200  # songs of the corpus's "train" split
+    val_examples: int = 480  # examples of its "validation" split: even calibrate, odd are the test
     extra_examples: int = 0  # examples of the corpus's "extra" split added to the training songs
     extra_variants: tuple[str, ...] = ("hits", "drums", "bass", "synth")  # which of its parts
 
@@ -89,7 +91,7 @@ TASKS = {
         NetConfig(channels=(16, 32, 64, 96, 96), time_pools=(2, 2, 1, 1, 1), bin_pools=(2, 2, 2, 2, 1),
                   temporal_dilations=(1, 2, 4), dropout=0.4, heads={"family": len(FAMILIES), "fine": len(FINE)}),
         ("family", "fine"), stems_only=False, steps=12000, augment=Augment(mix_probability=0.5),
-        extra_examples=1000, extra_variants=("drums", "bass", "synth")),
+        train_examples=9600, val_examples=1920, extra_examples=1000, extra_variants=("drums", "bass", "synth")),
     "technique": Task(
         "technique", "0.2.0",
         FrontEnd(8000, 512, 160, 96, 50.0, 4000.0, "log"),
@@ -258,13 +260,12 @@ def concat_splits(a: FeatureSplit, b: FeatureSplit) -> FeatureSplit:
                         a.meta + b.meta, a.log_floor)
 
 
-def load_task_data(task: Task, data_dir: Path, train_examples: int, val_examples: int, data_seed: int,
-                   workers: int) -> tuple[FeatureSplit, FeatureSplit]:
+def load_task_data(task: Task, data_dir: Path, data_seed: int, workers: int) -> tuple[FeatureSplit, FeatureSplit]:
     """(training features, validation features) of a task, generating and caching what is missing.
     The training features are the songs plus the task's chosen parts of the extra split."""
     data_dir.mkdir(parents=True, exist_ok=True)
     splits = {}
-    for split, count, split_seed in corpus_splits(train_examples, val_examples, task.extra_examples, data_seed):
+    for split, count, split_seed in corpus_splits(task.train_examples, task.val_examples, task.extra_examples, data_seed):
         def ensure(split=split, count=count, split_seed=split_seed):
             ensure_split(data_dir, split, count, split_seed, workers)
         if not split_made(data_dir, split, count, split_seed):
@@ -507,8 +508,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mix-relative", action="store_true",
                    help="level each mixed-in stem to the crop it joins before the mixing gain")
     p.add_argument("--minutes", type=float, default=None, help="stop early after this many minutes of training")
-    p.add_argument("--train-examples", type=int, default=3200)
-    p.add_argument("--val-examples", type=int, default=480)
+    p.add_argument("--train-examples", type=int, default=None, help="songs to train on (default: the task's)")
+    p.add_argument("--val-examples", type=int, default=None,
+                   help="validation examples, half to calibrate and half to test (default: the task's)")
     p.add_argument("--extra-examples", type=int, default=None,
                    help="examples of the extra split (one-shots, produced drums and bass, synths) added to the training songs "
                         "(default: the task's)")
@@ -527,7 +529,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--channels needs {len(task.net.time_pools)} numbers for {task.name}")
     if not set(variants) <= set(EXTRA_VARIANTS):
         p.error(f"--extra-variants takes {', '.join(EXTRA_VARIANTS)}, not {a.extra_variants!r}")
-    for name in ("steps", "batch_size", "learning_rate", "minutes"):
+    for name in ("steps", "batch_size", "learning_rate", "minutes", "train_examples", "val_examples"):
         if getattr(a, name) is not None and getattr(a, name) <= 0:
             p.error(f"--{name.replace('_', '-')} must be positive")
     task = replace(task, steps=task.steps if a.steps is None else a.steps,
@@ -538,20 +540,22 @@ def main(argv: list[str] | None = None) -> int:
                    augment=replace(task.augment,
                                    mix_probability=task.augment.mix_probability if a.mix_probability is None
                                    else a.mix_probability, mix_relative=a.mix_relative or task.augment.mix_relative),
+                   train_examples=task.train_examples if a.train_examples is None else a.train_examples,
+                   val_examples=task.val_examples if a.val_examples is None else a.val_examples,
                    extra_examples=task.extra_examples if a.extra_examples is None else a.extra_examples,
                    extra_variants=variants)
     if a.tiny:
-        a.train_examples, a.val_examples = 8, 8
-        task = replace(task, batch_size=4, steps=20, extra_examples=min(task.extra_examples, 4))
+        task = replace(task, batch_size=4, steps=20, train_examples=8, val_examples=8,
+                       extra_examples=min(task.extra_examples, 4))
     if a.data is None:
         from plugin.paths import user_cache_dir
 
-        a.data = user_cache_dir() / "corpus" / f"seed{a.data_seed}-{a.train_examples}-{a.val_examples}"
+        a.data = user_cache_dir() / "corpus" / f"seed{a.data_seed}-{task.train_examples}-{task.val_examples}"
     device = "cuda" if torch.cuda.is_available() else "cpu"
     if a.threads:
         torch.set_num_threads(a.threads)
     print(f"{task.name}: data {a.data} (seed {a.data_seed}), device {device}, seed {a.seed}", flush=True)
-    train_split, val = load_task_data(task, a.data, a.train_examples, a.val_examples, a.data_seed, a.workers)
+    train_split, val = load_task_data(task, a.data, a.data_seed, a.workers)
     print(f"train {train_split.feats.shape}, validation {val.feats.shape}", flush=True)
     t0 = time.monotonic()
     model, steps_taken = train(task, train_split, a.seed, device, mix_weight=a.mix_weight, minutes=a.minutes)
@@ -568,7 +572,7 @@ def main(argv: list[str] | None = None) -> int:
     info = {"device": device, "seconds": round(train_seconds), "steps": steps_taken, "batch_size": task.batch_size,
             "learning_rate": task.learning_rate, "dropout": task.net.dropout, "augment": asdict(task.augment),
             "train_examples": len(train_split.feats), "validation_examples": len(val.feats), "parameters": sum(p.numel() for p in model.parameters()),
-            "corpus": {"train_examples": a.train_examples, "val_examples": a.val_examples,
+            "corpus": {"train_examples": task.train_examples, "val_examples": task.val_examples,
                        "extra_examples": task.extra_examples, "extra_variants": list(task.extra_variants),
                        "seconds_per_example": json.loads((a.data / "train.json").read_text())["config"]["seconds"]}}
     info["data_seed"] = a.data_seed
