@@ -86,7 +86,7 @@ class Task:
 
 TASKS = {
     "instrument": Task(
-        "instrument", "0.2.0",
+        "instrument", "0.3.0",
         FrontEnd(16000, 512, 320, 64, 30.0, 8000.0, "mel"),
         NetConfig(channels=(16, 32, 64, 96, 96), time_pools=(2, 2, 1, 1, 1), bin_pools=(2, 2, 2, 2, 1),
                   temporal_dilations=(1, 2, 4), dropout=0.4, heads={"family": len(FAMILIES), "fine": len(FINE)}),
