@@ -69,8 +69,8 @@ class Task:
     batch_size: int = 32
     learning_rate: float = 2e-3
     augment: Augment = Augment()
-    train_examples: int = 3200  # songs of the corpus's "train" split
-    val_examples: int = 480  # examples of its "validation" split: even calibrate, odd are the test
+    train_examples: int = 9600  # songs of the corpus's "train" split
+    val_examples: int = 1920  # examples of its "validation" split: even calibrate, odd are the test
     extra_examples: int = 0  # examples of the corpus's "extra" split added to the training songs
     extra_variants: tuple[str, ...] = ("hits", "drums", "bass", "synth")  # which of its parts
 
@@ -91,9 +91,9 @@ TASKS = {
         NetConfig(channels=(16, 32, 64, 96, 96), time_pools=(2, 2, 1, 1, 1), bin_pools=(2, 2, 2, 2, 1),
                   temporal_dilations=(1, 2, 4), dropout=0.4, heads={"family": len(FAMILIES), "fine": len(FINE)}),
         ("family", "fine"), stems_only=False, steps=12000, augment=Augment(mix_probability=0.5),
-        train_examples=9600, val_examples=1920, extra_examples=1000, extra_variants=("drums", "bass", "synth")),
+        extra_examples=1000, extra_variants=("drums", "bass", "synth")),
     "technique": Task(
-        "technique", "0.2.0",
+        "technique", "0.3.0",
         FrontEnd(8000, 512, 160, 96, 50.0, 4000.0, "log"),
         NetConfig(channels=(16, 32, 48, 64), time_pools=(1, 1, 1, 1), bin_pools=(2, 2, 2, 2),
                   temporal_dilations=(1, 2, 4, 8), heads={"technique": len(TECHNIQUES)}),
