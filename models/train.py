@@ -153,7 +153,8 @@ def split_made(data_dir: Path, split: str, count: int, seed: int) -> bool:
 
 
 def ensure_split(data_dir: Path, split: str, count: int, seed: int, workers: int) -> None:
-    """Generate one corpus split unless all its shards are there, made with the same count and seed."""
+    """Generate one corpus split unless all its shards are there, made with the same count and seed
+    by the generator's current version of the split."""
     if split_made(data_dir, split, count, seed) and len(list(data_dir.glob(f"{split}-*.npz"))) == -(-count // SHARD_SIZE):
         return
     for stale in [*data_dir.glob(f"{split}-*.npz"), *data_dir.glob(f"features-*-{split}.npz")]:
