@@ -99,10 +99,14 @@ def render_section(manifest: dict) -> list[str]:
         for name, v in per["labels"].items():
             lines.append(f"| {name} | {_fmt(v['f1'])} | {_fmt(v['ap'])} | {_fmt(v.get('event_f1', float('nan')))} | "
                          f"{v['support_frames']} |")
-    fam = m.get("stems", {}).get("family")
-    if fam:
-        lines += ["", "| family (single stems) | F1 | AP |", "|---|---|---|"]
-        lines += [f"| {k} | {_fmt(v['f1'])} | {_fmt(v['ap'])} |" for k, v in fam["labels"].items()]
+    parts = [part for part, r in m.items() if "family" in r]
+    if parts:
+        lines += ["", "| family | " + " | ".join(f"{part} F1 | {part} AP" for part in parts) + " |",
+                  "|---|" + "---|---|" * len(parts)]
+        for name in m[parts[0]]["family"]["labels"]:
+            cells = [f"{_fmt(m[p]['family']['labels'][name]['f1'])} | {_fmt(m[p]['family']['labels'][name]['ap'])}"
+                     for p in parts]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return lines
 
 
