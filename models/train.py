@@ -571,7 +571,8 @@ def main(argv: list[str] | None = None) -> int:
     for line in summary_lines(task, report):
         print(line)
     info = {"device": device, "seconds": round(train_seconds), "steps": steps_taken, "batch_size": task.batch_size,
-            "learning_rate": task.learning_rate, "dropout": task.net.dropout, "augment": asdict(task.augment),
+            "learning_rate": task.learning_rate, "channels": list(task.net.channels), "dropout": task.net.dropout,
+            "augment": asdict(task.augment),
             "train_examples": len(train_split.feats), "validation_examples": len(val.feats), "parameters": sum(p.numel() for p in model.parameters()),
             "corpus": {"train_examples": task.train_examples, "val_examples": task.val_examples,
                        "extra_examples": task.extra_examples, "extra_variants": list(task.extra_variants),

@@ -147,6 +147,7 @@ def test_tiny_end_to_end_generate_train_export_load_predict(tmp_path, task, caps
     evaluate_renders.main(["--manifest", str(tmp_path / "out" / f"{task}.json"), "--data", str(tmp_path / "data")])
     printed = capsys.readouterr().out.splitlines()[1:]
     expected = summary_lines(TASKS[task], manifest["metrics"])
+    assert manifest["training"]["channels"] == list(TASKS[task].net.channels)  # the net can be rebuilt
     assert len(printed) == len(expected) > 0
 
     def numbers(lines):
