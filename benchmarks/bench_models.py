@@ -1,9 +1,9 @@
-"""Speed of the shipped ONNX models through onnxruntime on this machine's CPU.
+"""Speed of the shipped ONNX models (or of the manifests named) through onnxruntime on this CPU.
 
 Prints, per model, real-time factors for one stream (whole 60 s track, and 10 s chunks) and for
 as many parallel streams as there are cores (one onnxruntime thread each), plus file size.
 
-    python benchmarks/bench_models.py
+    python benchmarks/bench_models.py [MANIFEST ...]
 """
 
 from __future__ import annotations
@@ -64,11 +64,15 @@ def measure(manifest_path: Path) -> dict:
     return result
 
 
-def main() -> int:
-    manifests = sorted(SHIPPED.glob("*.json"))
+def main(argv: list[str] | None = None) -> int:
+    manifests = [Path(a) for a in (sys.argv[1:] if argv is None else argv)] or sorted(SHIPPED.glob("*.json"))
     if not manifests:
         print(f"no shipped models in {SHIPPED}", file=sys.stderr)
         return 1
+    for path in manifests:
+        if not path.is_file():
+            print(f"{path}: no such manifest", file=sys.stderr)
+            return 1
     print(f"{os.cpu_count()} cores, onnxruntime {ort.__version__}, CPUExecutionProvider")
     for path in manifests:
         r = measure(path)
