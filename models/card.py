@@ -1,10 +1,10 @@
-"""Write models/CARD.md from measurements: `python -m models.card [--extra-seed MANIFEST ...]`.
+"""Write models/CARD.md from measurements: `python -m models.card [--compare MANIFEST ...]`.
 
 Every figure in the card comes from this command: render metrics from each shipped manifest
 (written by `python -m models.train`), real-recording figures from models.evaluate_real (run
 now, on ../shared/realdev and the sonic-pi samples), and speed from benchmarks/bench_models.py
-(run now, on this machine). Manifests of the same model trained with other seeds (`--extra-seed`)
-add a row per seed to the real-recording table.
+(run now, on this machine). Other instrument manifests (`--compare`: other seeds, configurations
+or releases) add a row each to the real-recording table, with their render metrics beside.
 """
 
 from __future__ import annotations
@@ -110,31 +110,43 @@ def render_section(manifest: dict) -> list[str]:
     return lines
 
 
+def _correct(result: dict) -> str:
+    return f"{sum(v['correct'] for v in result['per_family'].values())}/{result['clips']}"
+
+
 def real_section(manifests: list[Path]) -> list[str]:
     lines = ["## Real recordings (measured only, never trained on)", "",
              f"`python -m models.evaluate_real --manifest MANIFEST` on {REALDEV.name}/ (separated stems of real songs) "
              "and `--sonic-pi` on the Debian sonic-pi-samples. Clip accuracy: the family with the highest mean "
              "activation is the labelled one. Frame recall: share of frames where the labelled family is above "
              "its threshold.", ""]
+    sonic_pi: dict[Path, dict] = {}
     if REALDEV.is_dir():
-        lines += ["| model (seed) | realdev clips correct | bass | drums | vocals | confusions |", "|---|---|---|---|---|---|"]
+        lines += ["| model (seed, parameters) | stems family F1 / mAP | mixes family F1 / mAP | realdev clips correct "
+                  "| bass | drums | vocals | sonic-pi clips | confusions |", "|---|---|---|---|---|---|---|---|---|"]
         for path in manifests:
-            seed = json.loads(path.read_text())["training"]["seed"]
+            manifest = json.loads(path.read_text())
+            train, metrics = manifest["training"], manifest["metrics"]
+            renders = [f"{_fmt(metrics[part]['family']['macro_f1'])} / {_fmt(metrics[part]['family']['map'])}"
+                       for part in ("stems", "mixes_2_to_6")]
             r = evaluate(path, REALDEV)
             cells = []
             for fam in ("bass", "drums", "vocals"):
                 v = r["per_family"].get(fam)
                 cells.append(f"{v['correct']}/{v['clips']} (recall {v['frame_recall']:.2f})" if v else "-")
+            if SONIC_PI_DIR.is_dir():
+                sonic_pi.setdefault(path, evaluate(path, SONIC_PI_DIR, sonic_pi_labels()))
+            sonic = _correct(sonic_pi[path]) if path in sonic_pi else "-"
             conf = "; ".join(f"{k} → {', '.join(v['confused_with'])}" for k, v in r["per_family"].items() if v["confused_with"])
-            lines.append(f"| {path.parent.name}/{path.stem} ({seed}) | {sum(v['correct'] for v in r['per_family'].values())}/{r['clips']} "
-                         f"({r['clip_accuracy']:.1%}) | " + " | ".join(cells) + f" | {conf or '-'} |")
+            lines.append(f"| {path.parent.name}/{path.stem} {manifest['version']} ({train['seed']}, "
+                         f"{train['parameters'] / 1000:.0f}k) | " + " | ".join(renders) + f" | {_correct(r)} "
+                         f"({r['clip_accuracy']:.1%}) | " + " | ".join(cells) + f" | {sonic} | {conf or '-'} |")
         lines += [""] + [f"{m.parent.name}/{m.stem} (seed {json.loads(m.read_text())['training']['seed']}, "
                          f"{json.loads(m.read_text())['training']['device']}): "
                          f"`{json.loads(m.read_text())['training']['command']}`." for m in manifests]
     if SONIC_PI_DIR.is_dir():
-        r = evaluate(manifests[0], SONIC_PI_DIR, sonic_pi_labels())
-        lines += ["", f"sonic-pi-samples, shipped model: {sum(v['correct'] for v in r['per_family'].values())}/"
-                      f"{r['clips']} clips ({r['clip_accuracy']:.1%}).", "",
+        r = sonic_pi.get(manifests[0]) or evaluate(manifests[0], SONIC_PI_DIR, sonic_pi_labels())
+        lines += ["", f"sonic-pi-samples, shipped model: {_correct(r)} clips ({r['clip_accuracy']:.1%}).", "",
                   "| family | clips correct | frame recall | confused with |", "|---|---|---|---|"]
         lines += [f"| {k} | {v['correct']}/{v['clips']} | {v['frame_recall']:.2f} | {', '.join(v['confused_with']) or '-'} |"
                   for k, v in r["per_family"].items()]
@@ -159,8 +171,8 @@ def speed_section() -> list[str]:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--extra-seed", type=Path, action="append", default=[],
-                   help="instrument manifest trained with another seed (for the real-recording table)")
+    p.add_argument("--compare", type=Path, action="append", default=[],
+                   help="another instrument manifest (seed, configuration or release) for the real-recording table")
     p.add_argument("--weaknesses", type=Path, default=MODELS_DIR / "CARD-weaknesses.md",
                    help="the hand-written known-weaknesses section (its figures quote the tables)")
     a = p.parse_args(argv)
@@ -171,7 +183,7 @@ def main(argv=None) -> int:
              "## Render metrics (frame level)", ""]
     for m in manifests.values():
         lines += render_section(m) + [""]
-    lines += real_section([SHIPPED / "instrument.json", *a.extra_seed]) + [""]
+    lines += real_section([SHIPPED / "instrument.json", *a.compare]) + [""]
     lines += speed_section() + [""]
     if a.weaknesses.is_file():
         lines += [a.weaknesses.read_text().strip(), ""]
