@@ -104,9 +104,8 @@ def render_section(manifest: dict) -> list[str]:
         lines += ["", "| family | " + " | ".join(f"{part} F1 | {part} AP" for part in parts) + " |",
                   "|---|" + "---|---|" * len(parts)]
         for name in m[parts[0]]["family"]["labels"]:
-            cells = [f"{_fmt(m[p]['family']['labels'][name]['f1'])} | {_fmt(m[p]['family']['labels'][name]['ap'])}"
-                     for p in parts]
-            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+            scores = [m[part]["family"]["labels"][name] for part in parts]
+            lines.append(f"| {name} | " + " | ".join(f"{_fmt(v['f1'])} | {_fmt(v['ap'])}" for v in scores) + " |")
     return lines
 
 
@@ -120,10 +119,11 @@ def real_section(manifests: list[Path]) -> list[str]:
              "and `--sonic-pi` on the Debian sonic-pi-samples. Clip accuracy: the family with the highest mean "
              "activation is the labelled one. Frame recall: share of frames where the labelled family is above "
              "its threshold.", ""]
-    sonic_pi: dict[Path, dict] = {}
+    sonic_pi = {path: evaluate(path, SONIC_PI_DIR, sonic_pi_labels()) for path in manifests} if SONIC_PI_DIR.is_dir() else {}
     if REALDEV.is_dir():
         lines += ["| model (seed, parameters) | stems family F1 / mAP | mixes family F1 / mAP | realdev clips correct "
                   "| bass | drums | vocals | sonic-pi clips | confusions |", "|---|---|---|---|---|---|---|---|---|"]
+        commands = []
         for path in manifests:
             manifest = json.loads(path.read_text())
             train, metrics = manifest["training"], manifest["metrics"]
@@ -134,18 +134,16 @@ def real_section(manifests: list[Path]) -> list[str]:
             for fam in ("bass", "drums", "vocals"):
                 v = r["per_family"].get(fam)
                 cells.append(f"{v['correct']}/{v['clips']} (recall {v['frame_recall']:.2f})" if v else "-")
-            if SONIC_PI_DIR.is_dir():
-                sonic_pi.setdefault(path, evaluate(path, SONIC_PI_DIR, sonic_pi_labels()))
             sonic = _correct(sonic_pi[path]) if path in sonic_pi else "-"
             conf = "; ".join(f"{k} → {', '.join(v['confused_with'])}" for k, v in r["per_family"].items() if v["confused_with"])
             lines.append(f"| {path.parent.name}/{path.stem} {manifest['version']} ({train['seed']}, "
                          f"{train['parameters'] / 1000:.0f}k) | " + " | ".join(renders) + f" | {_correct(r)} "
                          f"({r['clip_accuracy']:.1%}) | " + " | ".join(cells) + f" | {sonic} | {conf or '-'} |")
-        lines += [""] + [f"{m.parent.name}/{m.stem} (seed {json.loads(m.read_text())['training']['seed']}, "
-                         f"{json.loads(m.read_text())['training']['device']}): "
-                         f"`{json.loads(m.read_text())['training']['command']}`." for m in manifests]
-    if SONIC_PI_DIR.is_dir():
-        r = sonic_pi.get(manifests[0]) or evaluate(manifests[0], SONIC_PI_DIR, sonic_pi_labels())
+            commands.append(f"{path.parent.name}/{path.stem} (seed {train['seed']}, {train['device']}): "
+                            f"`{train['command']}`.")
+        lines += [""] + commands
+    if sonic_pi:
+        r = sonic_pi[manifests[0]]
         lines += ["", f"sonic-pi-samples, shipped model: {_correct(r)} clips ({r['clip_accuracy']:.1%}).", "",
                   "| family | clips correct | frame recall | confused with |", "|---|---|---|---|"]
         lines += [f"| {k} | {v['correct']}/{v['clips']} | {v['frame_recall']:.2f} | {', '.join(v['confused_with']) or '-'} |"
