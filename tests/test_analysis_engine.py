@@ -20,7 +20,7 @@ from plugin.analysis import MIX_NAME, analysis_json, analyze, read_analysis, wri
 from plugin.analysis import engine as engine_module
 from plugin.audio import render_array, render_stems
 from plugin.demo import demo_session_path
-from plugin.inference import InferenceError, clear_sessions, shipped_models
+from plugin.inference import InferenceError, clear_sessions, get_session, shipped_models
 from plugin.inference import device as device_module
 from plugin.session import AudioClip, Session, Track, load_session
 
@@ -47,14 +47,19 @@ def demo_run(demo, tmp_path_factory):
             os.environ["STEMSCOPE_CACHE_DIR"] = old
 
 
+def auto_provider() -> str:
+    """The provider `auto` runs on here: the CPU, or CUDA on a machine with onnxruntime-gpu."""
+    return get_session(shipped_models()["instrument"], "auto").provider
+
+
 def test_every_audio_track_and_the_mix_are_analysed(demo, demo_run):
     events, analysis = demo_run
     audio = [t.name for t in demo.tracks if t.clips]
     assert [t.name for t in analysis.tracks] == audio + [MIX_NAME]
     assert [t.session_track for t in analysis.tracks] == [i for i, t in enumerate(demo.tracks) if t.clips] + [None]
-    assert analysis.provider == "CPUExecutionProvider"
+    assert analysis.provider == auto_provider()
     for track in analysis.tracks:
-        assert track.providers == {"instrument": "CPUExecutionProvider", "technique": "CPUExecutionProvider"}
+        assert track.providers == {"instrument": auto_provider(), "technique": auto_provider()}
         inst, tech = track.timelines["instrument"], track.timelines["technique"]
         assert inst.activations.dtype == np.float16
         assert inst.frames == int(round(track.duration * 16000)) // 1280
@@ -121,7 +126,7 @@ def test_write_and_read_back(demo_run, tmp_path):
     _, analysis = demo_run
     path = write_analysis(analysis, tmp_path / "out")
     doc = json.loads(path.read_text())
-    assert doc["provider"] == "CPUExecutionProvider"
+    assert doc["provider"] == auto_provider()
     assert [m["name"] for m in doc["models"]] == ["instrument", "technique"]
     for entry in doc["tracks"]:
         assert (tmp_path / "out" / entry["frames"]).is_file()

@@ -29,7 +29,8 @@ def _front_end_only(fe: FrontEnd):
     nodes, inits = fe.onnx_graph_nodes("audio", "feats")
     graph = helper.make_graph(nodes, "fe", [helper.make_tensor_value_info("audio", TensorProto.FLOAT, ["b", "n"])],
                               [helper.make_tensor_value_info("feats", TensorProto.FLOAT, None)], initializer=inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    # IR 8 as in the shipped models: onnx 1.23 defaults to IR 14, which onnxruntime 1.31 refuses
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=8)
     return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
 
 
