@@ -5,13 +5,15 @@
 Prints the card (nvidia-smi), then per shipped model: the provider that ran with
 `--device cuda` (an error, not a fallback, when CUDA cannot run), the model's speed in real-time
 factors at batch 1 and 8 (30 s chunks, as the engine feeds it), the largest difference from the
-CPU's output on the same input, and finally `analyze --device cuda` on the demo session (wall
-time and provider).
+CPU's output on the same input and from the stored golden activations (the golden test's clip and
+tolerance, 1e-4; this needs the training extras), and finally `analyze --device cuda` on the demo
+session (wall time and provider).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import time
@@ -48,6 +50,19 @@ def speed(session, spec, batch: int, seconds: float) -> float:
     return calls * batch * chunk / (time.perf_counter() - t0)
 
 
+def golden_difference(name: str, session) -> str:
+    """Largest |activation - stored golden| on the golden clip, run on `session` (an onnxruntime one)."""
+    try:
+        from models.evaluate_real import activations
+        from models.golden import GOLDEN_DIR, clip_at
+    except ImportError as exc:  # the golden clip's 8 kHz version needs torch (training extras)
+        return f"golden check skipped ({exc})"
+    manifest_path = Path(__file__).resolve().parents[1] / "models" / "shipped" / f"{name}.json"
+    manifest = json.loads(manifest_path.read_text())
+    got = activations(session, manifest, clip_at(manifest["sample_rate"]))
+    return f"max |GPU - golden| {float(np.abs(got - np.load(GOLDEN_DIR / f'{name}.npy')).max()):.2e}"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=600.0, help="audio per speed measurement")
@@ -61,7 +76,7 @@ def main() -> int:
             diff = float(np.abs(infer_whole(spec, audio, session=gpu) - infer_whole(spec, audio, session=cpu)).max())
             rates = {batch: speed(gpu, spec, batch, args.seconds) for batch in (1, 8)}
             print(f"{name}: provider {gpu.provider}; {rates[1]:,.0f}x real time at batch 1, {rates[8]:,.0f}x at "
-                  f"batch 8; max |GPU - CPU| {diff:.2e}")
+                  f"batch 8; max |GPU - CPU| {diff:.2e}; {golden_difference(name, gpu.session)}")
         session = load_session(demo_session_path())
         t0 = time.perf_counter()
         done = [e.analysis for e in analyze(session, device="cuda", use_cache=False) if e.kind == "done"][0]

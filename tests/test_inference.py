@@ -90,7 +90,8 @@ def helper_model(folder: Path, name: str = "toy") -> Path:
     graph = helper.make_graph(nodes, name, [helper.make_tensor_value_info("audio", TensorProto.FLOAT, ["b", "n"])],
                               [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["b", "f", labels])],
                               initializer=inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    # IR 8 as in the shipped models: onnx 1.23 defaults to IR 14, which onnxruntime 1.31 refuses
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=8)
     hop = fe.hop * 2
     manifest = {
         "version": "0.0.1", "sample_rate": fe.sample_rate, "channels": 1, "hop_samples": hop,
@@ -244,13 +245,36 @@ def test_forced_cuda_that_silently_falls_back_is_caught(toy, monkeypatch):
         get_session(toy, "cuda")
 
 
+@pytest.mark.skipif(CUDA_PRESENT, reason="this onnxruntime offers CUDA")
+def test_cuda_libraries_are_preloaded_once_and_what_that_said_reaches_the_error(toy, monkeypatch, capsys):
+    """preload_dlls prints its failures; they belong in the error, not on stdout (the CLI's JSON)."""
+    import onnxruntime as ort
+
+    calls = []
+
+    def preload():
+        calls.append(1)
+        print("Failed to load libcudnn.so.9: cannot open shared object file")
+
+    monkeypatch.setattr(device_module, "available_providers", lambda: [CUDA, CPU])
+    monkeypatch.setattr(device_module, "_preload_said", None)
+    monkeypatch.setattr(ort, "preload_dlls", preload, raising=False)
+    with pytest.raises(InferenceError, match=r"loading the CUDA libraries said: Failed to load libcudnn\.so\.9"):
+        get_session(toy, "cuda")
+    auto = get_session(toy, "auto")
+    assert auto.provider == CPU and any("libcudnn.so.9" in note for note in auto.notes)
+    assert len(calls) == 1 and capsys.readouterr().out == ""
+
+
 def test_forced_cuda_whose_session_fails_names_the_reason(toy, monkeypatch):
     import onnxruntime as ort
 
     real = ort.InferenceSession
+    asked = []
 
     def failing(*args, providers=None, **kwargs):
-        if CUDA in providers:
+        asked.extend(providers)
+        if (CUDA, {"use_tf32": "0"}) in providers:  # TF32 off: CUDA's results match the CPU's
             raise RuntimeError("CUDA failure 100: no CUDA-capable device is detected")
         return real(*args, providers=providers, **kwargs)
 
@@ -259,6 +283,7 @@ def test_forced_cuda_whose_session_fails_names_the_reason(toy, monkeypatch):
     with pytest.raises(InferenceError, match=r"--device cuda: .*no CUDA-capable device is detected"):
         get_session(toy, "cuda")
     assert get_session(toy, "auto").provider == CPU  # auto moves on to the CPU
+    assert CUDA not in asked  # always with its options
 
 
 @pytest.mark.skipif(not CUDA_PRESENT, reason="needs onnxruntime with CUDA")

@@ -9,12 +9,19 @@ Devices a user can ask for:
   CPU when the CUDA provider is missing or fails to load (no device, CUDA or cuDNN libraries
   missing); that is detected from `session.get_providers()` and reported, never hidden.
 
+Before the first CUDA session, `onnxruntime.preload_dlls()` loads the CUDA and cuDNN libraries
+that pip's `nvidia-*` wheels put beside onnxruntime-gpu (its `cuda` and `cudnn` extras); without
+that the provider finds them only on the system's library path. What it prints is kept for the
+error, not written to stdout.
+
 `ModelSession.provider` is the provider that actually runs the model; results record it.
 Sessions are cached by model file, content hash, device and thread count.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import threading
 import warnings
 from dataclasses import dataclass, field
@@ -27,10 +34,14 @@ from .models import ModelSpec
 DEVICES = ("auto", "cpu", "cuda")
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
+# TF32 off: with it, CUDA's activations differed from the CPU's by 8e-4 (H200, instrument model),
+# enough to move float16-stored results and thresholds; without it by 2e-6. These models are too
+# small for TF32's speed to matter (their STFT runs on the CPU: onnxruntime has no CUDA kernel for it).
+PROVIDER_OPTIONS = {CUDA: {"use_tf32": "0"}}
 # Accelerators `auto` tries, in order, when onnxruntime offers them.
 AUTO_ACCELERATORS = (CUDA, "CoreMLExecutionProvider", "DmlExecutionProvider")
 GPU_HELP = ("install onnxruntime-gpu in place of onnxruntime (pip uninstall onnxruntime; pip install "
-            "onnxruntime-gpu), with an NVIDIA driver, CUDA 12 and cuDNN 9")
+            "'onnxruntime-gpu[cuda,cudnn]'), with an NVIDIA driver recent enough for its CUDA version")
 
 
 @dataclass(eq=False)
@@ -68,6 +79,22 @@ def available_providers() -> list[str]:
 
 _sessions: dict[tuple, ModelSession] = {}
 _lock = threading.Lock()
+_preload_said: str | None = None  # what preload_dlls printed, once per process
+
+
+def _preload_cuda_libraries(ort) -> str:
+    """Load pip-installed CUDA and cuDNN libraries once (onnxruntime-gpu 1.21 and newer); returns
+    what onnxruntime said while doing so, in one line ('' when it said nothing)."""
+    global _preload_said
+    if _preload_said is None:
+        said = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(said):
+                getattr(ort, "preload_dlls", lambda: None)()
+        except Exception as exc:  # a missing or broken library folder
+            said.write(f"preload_dlls failed: {exc}")
+        _preload_said = _one_line(said.getvalue())
+    return _preload_said
 
 
 def get_session(spec: ModelSpec, device: str = "auto", threads: int = 0) -> ModelSession:
@@ -100,6 +127,7 @@ def _create(spec: ModelSpec, device: str, threads: int) -> ModelSession:
     if threads:
         options.intra_op_num_threads = threads
     offered = available_providers()
+    preload_said = _preload_cuda_libraries(ort) if device != "cpu" and CUDA in offered else ""
     if device == "cpu":
         session, _ = _try(ort, model_bytes, options, CPU)
         return ModelSession(spec, device, CPU, session)
@@ -110,7 +138,8 @@ def _create(spec: ModelSpec, device: str, threads: int) -> ModelSession:
                 f"{', '.join(offered)}); {GPU_HELP}")
         session, reason = _try(ort, model_bytes, options, CUDA)
         if session is None:
-            raise InferenceError(f"--device cuda: the CUDA provider cannot run {spec.name}: {reason}")
+            raise InferenceError(f"--device cuda: the CUDA provider cannot run {spec.name}: {reason}"
+                                 + (f" (loading the CUDA libraries said: {preload_said})" if preload_said else ""))
         return ModelSession(spec, device, CUDA, session)
     notes = []
     for provider in AUTO_ACCELERATORS:
@@ -121,6 +150,8 @@ def _create(spec: ModelSpec, device: str, threads: int) -> ModelSession:
         session, reason = _try(ort, model_bytes, options, provider)
         if session is not None:
             return ModelSession(spec, device, provider, session, tuple(notes))
+        if provider == CUDA and preload_said:
+            reason += f" (loading the CUDA libraries said: {preload_said})"
         notes.append(f"{provider} passed over: {reason}")
     session, _ = _try(ort, model_bytes, options, CPU)
     return ModelSession(spec, device, CPU, session, tuple(notes))
@@ -128,7 +159,7 @@ def _create(spec: ModelSpec, device: str, threads: int) -> ModelSession:
 
 def _try(ort, model_bytes: bytes, options, provider: str):
     """(session, None) when `provider` really runs the model, else (None, reason); CPU must work."""
-    providers = [provider] if provider == CPU else [provider, CPU]
+    providers = [provider] if provider == CPU else [(provider, PROVIDER_OPTIONS.get(provider, {})), CPU]
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
