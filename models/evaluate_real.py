@@ -44,7 +44,11 @@ SONIC_PI_DIR = Path("/usr/share/sonic-pi/samples")
 # file-name prefix -> family, for the sonic-pi samples whose family the name makes certain
 SONIC_PI_FAMILIES = (
     ("drum_cowbell", "percussion"), ("tabla_", "percussion"), ("loop_tabla", "percussion"),
-    ("bd_", "drums"), ("sn_", "drums"), ("drum_", "drums"), ("elec_", "drums"),
+    ("bd_", "drums"), ("sn_", "drums"), ("drum_", "drums"),
+    # elec_ also holds blips, pings, bells, chimes and a twang: only its drum pieces are labelled
+    ("elec_cymbal", "drums"), ("elec_filt_snare", "drums"), ("elec_fuzz_tom", "drums"),
+    ("elec_hi_snare", "drums"), ("elec_hollow_kick", "drums"), ("elec_lo_snare", "drums"),
+    ("elec_mid_snare", "drums"), ("elec_snare", "drums"), ("elec_soft_kick", "drums"),
     ("loop_amen", "drums"), ("loop_breakbeat", "drums"),
     ("guit_", "guitar"), ("bass_", "bass"), ("ambi_piano", "piano"), ("ambi_choir", "vocals"),
 )

@@ -135,3 +135,16 @@ def test_relative_mixing_levels_each_stem_to_the_crop_it_joins():
     allowed = (levels[:, None] + stems[None, :]).ravel()
     got = x[:, 0, 0, 0].numpy()
     assert np.abs(got[:, None] - allowed[None, :]).min(axis=1).max() < 0.06
+
+
+def test_sonic_pi_clips_are_labelled_only_where_the_name_makes_the_family_certain(tmp_path):
+    from models.evaluate_real import sonic_pi_labels
+
+    names = ["elec_snare", "elec_soft_kick", "elec_blip", "elec_chime", "drum_cowbell", "drum_snare_hard",
+             "tabla_na", "guit_em9", "bass_voxy_c", "ambi_drone", "perc_bell"]
+    for name in names:
+        (tmp_path / f"{name}.flac").write_bytes(b"")
+    assert sonic_pi_labels(tmp_path) == {
+        "elec_snare.flac": "drums", "elec_soft_kick.flac": "drums", "drum_cowbell.flac": "percussion",
+        "drum_snare_hard.flac": "drums", "tabla_na.flac": "percussion", "guit_em9.flac": "guitar",
+        "bass_voxy_c.flac": "bass"}
