@@ -73,6 +73,7 @@ class Task:
     val_examples: int = 1920  # examples of its "validation" split: even calibrate, odd are the test
     extra_examples: int = 0  # examples of the corpus's "extra" split added to the training songs
     extra_variants: tuple[str, ...] = ("hits", "drums", "bass", "synth")  # which of its parts
+    acoustic_examples: int = 0  # examples of the "acoustic" split (physical-model instruments) added too
 
     @property
     def labels(self) -> list[str]:
@@ -170,12 +171,15 @@ def ensure_split(data_dir: Path, split: str, count: int, seed: int, workers: int
 EXTRA_VARIANTS = ("hits", "drums", "bass", "synth")
 
 
-def corpus_splits(train_examples: int, val_examples: int, extra_examples: int, data_seed: int):
+def corpus_splits(train_examples: int, val_examples: int, extra_examples: int, data_seed: int,
+                  acoustic_examples: int = 0):
     """(split, examples, seed) of each split a run uses. `extra` (training soundfonts and
     procedural synthesisers) holds one-shots, short phrases, produced drum and bass stems and
-    synths that extend the songs of `train`."""
+    synths that extend the songs of `train`; `acoustic`, physical-model guitars, basses, harps,
+    banjos, pianos and mallets."""
     splits = [("train", train_examples, data_seed), ("validation", val_examples, data_seed + 1000)]
-    return splits + ([("extra", extra_examples, data_seed + 2000)] if extra_examples else [])
+    splits += [("extra", extra_examples, data_seed + 2000)] if extra_examples else []
+    return splits + ([("acoustic", acoustic_examples, data_seed + 3000)] if acoustic_examples else [])
 
 
 # ---- features -----------------------------------------------------------------------------------
@@ -263,10 +267,12 @@ def concat_splits(a: FeatureSplit, b: FeatureSplit) -> FeatureSplit:
 
 def load_task_data(task: Task, data_dir: Path, data_seed: int, workers: int) -> tuple[FeatureSplit, FeatureSplit]:
     """(training features, validation features) of a task, generating and caching what is missing.
-    The training features are the songs plus the task's chosen parts of the extra split."""
+    The training features are the songs plus the task's chosen parts of the extra split and the
+    acoustic split, if the task asks for them."""
     data_dir.mkdir(parents=True, exist_ok=True)
     splits = {}
-    for split, count, split_seed in corpus_splits(task.train_examples, task.val_examples, task.extra_examples, data_seed):
+    for split, count, split_seed in corpus_splits(task.train_examples, task.val_examples, task.extra_examples, data_seed,
+                                                  task.acoustic_examples):
         def ensure(split=split, count=count, split_seed=split_seed):
             ensure_split(data_dir, split, count, split_seed, workers)
         if not split_made(data_dir, split, count, split_seed):
@@ -278,6 +284,8 @@ def load_task_data(task: Task, data_dir: Path, data_seed: int, workers: int) -> 
         keep = np.array([m["variant"] in task.extra_variants for m in extra.meta], dtype=bool)
         train_split = concat_splits(train_split, FeatureSplit(extra.feats[keep], extra.targets[keep],
                                                               [m for m, k in zip(extra.meta, keep) if k], extra.log_floor))
+    if "acoustic" in splits:
+        train_split = concat_splits(train_split, splits["acoustic"])
     return train_split, splits["validation"]
 
 
@@ -515,6 +523,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--extra-examples", type=int, default=None,
                    help="examples of the extra split (one-shots, produced drums and bass, synths) added to the training songs "
                         "(default: the task's)")
+    p.add_argument("--acoustic-examples", type=int, default=None,
+                   help="examples of the acoustic split (physical-model instruments) added to the training songs "
+                        "(default: the task's)")
     p.add_argument("--extra-variants", default=None,
                    help=f"which parts of the extra split to train on, of {','.join(EXTRA_VARIANTS)} (default: the task's)")
     p.add_argument("--mix-weight", type=float, default=1.0, help="draw mixes this many times as often as single stems")
@@ -544,10 +555,11 @@ def main(argv: list[str] | None = None) -> int:
                    train_examples=task.train_examples if a.train_examples is None else a.train_examples,
                    val_examples=task.val_examples if a.val_examples is None else a.val_examples,
                    extra_examples=task.extra_examples if a.extra_examples is None else a.extra_examples,
-                   extra_variants=variants)
+                   extra_variants=variants,
+                   acoustic_examples=task.acoustic_examples if a.acoustic_examples is None else a.acoustic_examples)
     if a.tiny:
         task = replace(task, batch_size=4, steps=20, train_examples=8, val_examples=8,
-                       extra_examples=min(task.extra_examples, 4))
+                       extra_examples=min(task.extra_examples, 4), acoustic_examples=min(task.acoustic_examples, 4))
     if a.data is None:
         from plugin.paths import user_cache_dir
 
@@ -576,6 +588,7 @@ def main(argv: list[str] | None = None) -> int:
             "train_examples": len(train_split.feats), "validation_examples": len(val.feats), "parameters": sum(p.numel() for p in model.parameters()),
             "corpus": {"train_examples": task.train_examples, "val_examples": task.val_examples,
                        "extra_examples": task.extra_examples, "extra_variants": list(task.extra_variants),
+                       "acoustic_examples": task.acoustic_examples,
                        "seconds_per_example": json.loads((a.data / "train.json").read_text())["config"]["seconds"]}}
     info["data_seed"] = a.data_seed
     manifest = write_model(task, model, thresholds, report, a.out, command, a.seed, info)

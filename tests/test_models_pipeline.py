@@ -128,9 +128,11 @@ def test_tiny_end_to_end_generate_train_export_load_predict(tmp_path, task, caps
     jsonschema = pytest.importorskip("jsonschema")
     from models.train import main
 
+    acoustic = ["--acoustic-examples", "4"] if task == "instrument" else []  # physical models join in
     assert main([task, "--tiny", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "out"),
-                 "--workers", "1"]) == 0
+                 "--workers", "1", *acoustic]) == 0
     manifest = json.loads((tmp_path / "out" / f"{task}.json").read_text())
+    assert manifest["training"]["corpus"]["acoustic_examples"] == (4 if acoustic else 0)
     jsonschema.validate(manifest, json.loads(SCHEMA.read_text()))
     session = ort.InferenceSession(str(tmp_path / "out" / manifest["file"]), providers=["CPUExecutionProvider"])
     assert session.get_inputs()[0].name == manifest["input"]["name"]

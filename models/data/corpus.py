@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import SHARD_SIZE, SPLIT_VERSIONS, synths
+from . import SHARD_SIZE, SPLIT_VERSIONS, physical, synths
 from .augment import EFFECT_KINDS, bleed, choose_chain, describe, production, separation_artifacts
 from .parts import KINDS_BY_LABEL, make_hits, make_part, random_key, random_progression, techniques_for
 from .render import TRAIN_SOUNDFONTS, VALIDATION_SOUNDFONTS, render_parts
@@ -33,7 +33,10 @@ FINE = tuple(FINE_LABELS)
 # "extra" is training data too (training soundfonts and procedural synthesisers): one-shots,
 # short phrases, produced drum and bass stems and synths (see `_plan_extra`); it extends the
 # songs of "train".
-SPLITS = {"train": TRAIN_SOUNDFONTS, "validation": VALIDATION_SOUNDFONTS, "extra": TRAIN_SOUNDFONTS}
+# "acoustic" is training data made by physical models alone (`physical`: plucked and struck strings,
+# tines, bars), with GM drums from the training soundfonts bleeding in; off unless a run asks for it.
+SPLITS = {"train": TRAIN_SOUNDFONTS, "validation": VALIDATION_SOUNDFONTS, "extra": TRAIN_SOUNDFONTS,
+          "acoustic": TRAIN_SOUNDFONTS}
 # Drive would turn these into what another label names (a distorted guitar).
 NO_DRIVE_LABELS = ("acoustic_guitar", "clean_electric_guitar")
 
@@ -121,7 +124,7 @@ class _Plan:
     key: str
     stems: list[dict]  # label, notes, techniques, source, and "part" or "audio"
     bleed: list[dict]  # {"part"} GM parts bled quietly into a single stem, then {"audio"} too
-    variant: str = ""  # extra split only: "hits", "drums", "bass" or "synth"
+    variant: str = ""  # extra split: "hits", "drums", "bass" or "synth"; acoustic split: "acoustic"
     separation: float | None = None  # overrides config.separation_probability
 
 
@@ -139,6 +142,8 @@ def _plan(seed: int, index: int, split: str, config: CorpusConfig) -> _Plan:
     soundfont = SPLITS[split][int(rng.integers(len(SPLITS[split])))]
     if split == "extra":
         return _plan_extra(rng, index, soundfont, config)
+    if split == "acoustic":
+        return _plan_acoustic(rng, index, soundfont, config)
     is_mix = rng.random() < config.mix_fraction
     n_stems = int(rng.integers(2, config.max_stems + 1)) if is_mix else 1
     duration = config.seconds
@@ -237,6 +242,25 @@ def _plan_extra(rng: np.random.Generator, index: int, soundfont: str, config: Co
     stem = {"label": label, "part": part, "notes": part.note_spans, "techniques": part.technique_spans,
             "source": f"{soundfont}:{part.bank}:{part.program}", "production": variant != "hits" or rng.random() < 0.4}
     return _Plan(rng, index, "extra", soundfont, False, tempo, key, [stem], bleed_parts, variant, separation)
+
+
+def _plan_acoustic(rng: np.random.Generator, index: int, soundfont: str, config: CorpusConfig) -> _Plan:
+    """One single-stem example of the acoustic split: a part (chords, arpeggios, melodies, bass
+    lines, as the label plays them) on a new physical-model instrument (`physical`), bus-processed
+    half the time, with GM drums bleeding in (30%) and separation artefacts (30%)."""
+    duration = config.seconds
+    tempo, key, song = _song(rng)
+    label = physical.LABELS[int(rng.integers(len(physical.LABELS)))]
+    kinds = KINDS_BY_LABEL[label]
+    part = make_part(kinds[int(rng.integers(len(kinds)))], label, rng, duration, tempo, key, **song)
+    played = physical.play(label, part.notes, duration, SAMPLE_RATE, rng)
+    bleed_parts = []
+    if rng.random() < 0.3:
+        bleed_parts.append({"part": make_part("drums", _DRUM_LABELS[int(rng.integers(len(_DRUM_LABELS)))],
+                                              rng, duration, tempo, key, **song)})
+    stem = {"label": label, "audio": played.audio, "notes": played.note_spans, "techniques": [],
+            "source": f"procedural:{played.patch}", "production": rng.random() < 0.5}
+    return _Plan(rng, index, "acoustic", soundfont, False, tempo, key, [stem], bleed_parts, "acoustic", 0.3)
 
 
 def _finish(plan: _Plan, config: CorpusConfig) -> Example:
