@@ -54,6 +54,11 @@ SONIC_PI_FAMILIES = (
 )
 
 
+SESSIONS_DIR = REPO.parent / "shared" / "sessions"
+# Real recordings among the shared DAW sessions' media whose family their README makes certain.
+SESSION_RECORDINGS = {"reaper/piano-recording/chopin.mp3": "piano"}
+
+
 def sonic_pi_labels(folder: Path = SONIC_PI_DIR) -> dict[str, str]:
     out = {}
     for path in sorted(folder.glob("*.flac")):
@@ -95,6 +100,8 @@ def main(argv=None) -> int:
     p.add_argument("--manifest", type=Path, default=MODELS_DIR / "shipped" / "instrument.json")
     p.add_argument("--folder", type=Path, default=REALDEV)
     p.add_argument("--sonic-pi", action="store_true", help=f"the sonic-pi samples in {SONIC_PI_DIR} instead")
+    p.add_argument("--sessions", action="store_true",
+                   help=f"the real recordings among the shared sessions' media ({SESSIONS_DIR}) instead")
     p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
     if a.sonic_pi:
@@ -102,6 +109,9 @@ def main(argv=None) -> int:
             raise SystemExit(f"{SONIC_PI_DIR} is missing: apt-get install sonic-pi-samples")
         result = evaluate(a.manifest, SONIC_PI_DIR, sonic_pi_labels())
         a.folder = SONIC_PI_DIR
+    elif a.sessions:
+        result = evaluate(a.manifest, SESSIONS_DIR, SESSION_RECORDINGS)
+        a.folder = SESSIONS_DIR
     else:
         result = evaluate(a.manifest, a.folder)
     if a.json:
