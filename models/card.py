@@ -16,7 +16,8 @@ import platform
 import sys
 from pathlib import Path
 
-from .evaluate_real import REALDEV, REPO, SONIC_PI_DIR, evaluate, sonic_pi_labels
+from .evaluate_real import (REALDEV, REPO, SESSION_RECORDINGS, SESSIONS_DIR, SONIC_PI_DIR, evaluate,
+                            sonic_pi_labels)
 from .train import MODELS_DIR
 
 SHIPPED = MODELS_DIR / "shipped"
@@ -116,13 +117,17 @@ def _correct(result: dict) -> str:
 def real_section(manifests: list[Path]) -> list[str]:
     lines = ["## Real recordings (measured only, never trained on)", "",
              f"`python -m models.evaluate_real --manifest MANIFEST` on {REALDEV.name}/ (separated stems of real songs) "
-             "and `--sonic-pi` on the Debian sonic-pi-samples. Clip accuracy: the family with the highest mean "
-             "activation is the labelled one. Frame recall: share of frames where the labelled family is above "
-             "its threshold.", ""]
+             "and `--sonic-pi` on the Debian sonic-pi-samples; `--sessions` on the real solo-piano recording "
+             "among the shared sessions' media (reaper/piano-recording/chopin.mp3, 269 s). Clip accuracy: the "
+             "family with the highest mean activation is the labelled one. Frame recall: share of frames where "
+             "the labelled family is above its threshold.", ""]
     sonic_pi = {path: evaluate(path, SONIC_PI_DIR, sonic_pi_labels()) for path in manifests} if SONIC_PI_DIR.is_dir() else {}
+    recorded = {path: evaluate(path, SESSIONS_DIR, SESSION_RECORDINGS) for path in manifests} \
+        if all((SESSIONS_DIR / name).is_file() for name in SESSION_RECORDINGS) else {}
     if REALDEV.is_dir():
         lines += ["| model (seed, parameters) | stems family F1 / mAP | mixes family F1 / mAP | realdev clips correct "
-                  "| bass | drums | vocals | sonic-pi clips | confusions |", "|---|---|---|---|---|---|---|---|---|"]
+                  "| bass | drums | vocals | sonic-pi clips | real piano: frame recall, top family | confusions |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
         commands = []
         for path in manifests:
             manifest = json.loads(path.read_text())
@@ -135,10 +140,12 @@ def real_section(manifests: list[Path]) -> list[str]:
                 v = r["per_family"].get(fam)
                 cells.append(f"{v['correct']}/{v['clips']} (recall {v['frame_recall']:.2f})" if v else "-")
             sonic = _correct(sonic_pi[path]) if path in sonic_pi else "-"
+            piano = (f"{recorded[path]['per_family']['piano']['frame_recall']:.2f}, {recorded[path]['rows'][0]['predicted']}"
+                     if path in recorded else "-")
             conf = "; ".join(f"{k} → {', '.join(v['confused_with'])}" for k, v in r["per_family"].items() if v["confused_with"])
             lines.append(f"| {path.parent.name}/{path.stem} {manifest['version']} ({train['seed']}, "
                          f"{train['parameters'] / 1000:.0f}k) | " + " | ".join(renders) + f" | {_correct(r)} "
-                         f"({r['clip_accuracy']:.1%}) | " + " | ".join(cells) + f" | {sonic} | {conf or '-'} |")
+                         f"({r['clip_accuracy']:.1%}) | " + " | ".join(cells) + f" | {sonic} | {piano} | {conf or '-'} |")
             commands.append(f"{path.parent.name}/{path.stem} (seed {train['seed']}, {train['device']}): "
                             f"`{train['command']}`.")
         lines += [""] + commands
