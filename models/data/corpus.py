@@ -186,6 +186,12 @@ _SYNTH_LABELS = ("synth_lead", "synth_lead", "synth_lead", "synth_pad", "synth_p
                  "organ", "organ", "organ", "synth_bass", "synth_bass")
 
 
+def _drum_bleed(rng: np.random.Generator, duration: float, tempo: float, key, song: dict) -> dict:
+    """A GM drum groove of the song, to bleed quietly into a single stem."""
+    return {"part": make_part("drums", _DRUM_LABELS[int(rng.integers(len(_DRUM_LABELS)))],
+                              rng, duration, tempo, key, **song)}
+
+
 def _plan_extra(rng: np.random.Generator, index: int, soundfont: str, config: CorpusConfig) -> _Plan:
     """One single-stem example of the extra split, what songs alone do not teach:
     - "hits" (36%): one-shots and short phrases with silence around them (`make_hits`): drum kit
@@ -208,8 +214,7 @@ def _plan_extra(rng: np.random.Generator, index: int, soundfont: str, config: Co
         part = make_part(kinds[int(rng.integers(len(kinds)))], label, rng, duration, tempo, key, **song)
         played = synths.play(label, part.notes, duration, SAMPLE_RATE, rng)
         if rng.random() < 0.2:
-            bleed_parts.append({"part": make_part("drums", _DRUM_LABELS[int(rng.integers(len(_DRUM_LABELS)))],
-                                                  rng, duration, tempo, key, **song)})
+            bleed_parts.append(_drum_bleed(rng, duration, tempo, key, song))
         stem = {"label": label, "audio": played.audio, "notes": played.note_spans,
                 "techniques": played.technique_spans, "source": f"procedural:{played.patch}",
                 "production": rng.random() < 0.5}
@@ -237,8 +242,7 @@ def _plan_extra(rng: np.random.Generator, index: int, soundfont: str, config: Co
         label = _BASS_LABELS[int(rng.integers(len(_BASS_LABELS)))]
         part = make_part("bass", label, rng, duration, tempo, key, **song)
         if rng.random() < 0.5:
-            bleed_parts.append({"part": make_part("drums", _DRUM_LABELS[int(rng.integers(len(_DRUM_LABELS)))],
-                                                  rng, duration, tempo, key, **song)})
+            bleed_parts.append(_drum_bleed(rng, duration, tempo, key, song))
     stem = {"label": label, "part": part, "notes": part.note_spans, "techniques": part.technique_spans,
             "source": f"{soundfont}:{part.bank}:{part.program}", "production": variant != "hits" or rng.random() < 0.4}
     return _Plan(rng, index, "extra", soundfont, False, tempo, key, [stem], bleed_parts, variant, separation)
@@ -256,8 +260,7 @@ def _plan_acoustic(rng: np.random.Generator, index: int, soundfont: str, config:
     played = physical.play(label, part.notes, duration, SAMPLE_RATE, rng)
     bleed_parts = []
     if rng.random() < 0.3:
-        bleed_parts.append({"part": make_part("drums", _DRUM_LABELS[int(rng.integers(len(_DRUM_LABELS)))],
-                                              rng, duration, tempo, key, **song)})
+        bleed_parts.append(_drum_bleed(rng, duration, tempo, key, song))
     stem = {"label": label, "audio": played.audio, "notes": played.note_spans, "techniques": [],
             "source": f"procedural:{played.patch}", "production": rng.random() < 0.5}
     return _Plan(rng, index, "acoustic", soundfont, False, tempo, key, [stem], bleed_parts, "acoustic", 0.3)

@@ -135,14 +135,15 @@ def _partials(instrument: Instrument, f0: float, velocity: float, samples: int, 
         amps = np.abs(np.sin(np.pi * k * instrument.position)) / k ** tilt
         decays = t60 / (1 + 0.15 * (k - 1))
         strings = 1 if f0 < 60 else 2 if f0 < 200 else 3
-        for s in range(strings):
+        envelopes = [a * (0.75 * np.exp(-6.9 * t / (0.25 * d)) + 0.25 * np.exp(-6.9 * t / d))
+                     for a, d in zip(amps, decays)]  # the same for every string of the note
+        for _ in range(strings):
             detune = 2 ** (rng.uniform(-1.5, 1.5) / 1200) if strings > 1 else 1.0
             phases = rng.uniform(0, 2 * np.pi, count)
-            for f, a, d, p in zip(freqs * detune, amps, decays, phases):
+            for f, envelope, p in zip(freqs * detune, envelopes, phases):
                 if f >= 0.48 * sample_rate:
                     break
-                envelope = 0.75 * np.exp(-6.9 * t / (0.25 * d)) + 0.25 * np.exp(-6.9 * t / d)
-                out += a * envelope * np.sin(2 * np.pi * f * t + p)
+                out += envelope * np.sin(2 * np.pi * f * t + p)
         out /= strings
         hammer = rng.standard_normal(min(samples, int(0.02 * sample_rate))) * 0.05 * loud
         out[:len(hammer)] += hammer * np.exp(-np.arange(len(hammer)) / (0.004 * sample_rate))
