@@ -42,6 +42,7 @@ class NetConfig:
     bin_pools: tuple[int, ...] = (2, 2, 2, 2, 1)
     temporal_dilations: tuple[int, ...] = (1, 2, 4)
     temporal_kernel: int = 3
+    band_position: bool = False  # a second input plane holding each band's position (-1 low .. 1 high)
     dropout: float = 0.2
     heads: dict[str, int] = field(default_factory=dict)  # name -> number of labels, in output order
 
@@ -56,8 +57,12 @@ class FrameNet(nn.Module):
     def __init__(self, n_bins: int, cfg: NetConfig):
         super().__init__()
         self.cfg = cfg
-        layers: list[nn.Module] = [nn.BatchNorm2d(1)]
-        c_in, bins = 1, n_bins
+        self.norm = nn.BatchNorm2d(1)
+        # Convolutions are blind to where in the spectrum they are; this plane tells them.
+        self.register_buffer("band_position", torch.linspace(-1.0, 1.0, n_bins).view(1, 1, 1, n_bins),
+                             persistent=cfg.band_position)
+        layers: list[nn.Module] = []
+        c_in, bins = 2 if cfg.band_position else 1, n_bins
         for c_out, tp, bp in zip(cfg.channels, cfg.time_pools, cfg.bin_pools):
             layers += [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
             if tp > 1 or bp > 1:
@@ -75,7 +80,10 @@ class FrameNet(nn.Module):
         self.head = nn.Conv1d(width, sum(cfg.heads.values()), 1)
 
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
-        x = self.conv(feats)  # (batch, channels, frames', bins')
+        x = self.norm(feats)
+        if self.cfg.band_position:
+            x = torch.cat([x, self.band_position.expand(x.shape[0], 1, x.shape[2], -1)], dim=1)
+        x = self.conv(x)  # (batch, channels, frames', bins')
         x = x.mean(dim=3) + x.amax(dim=3)  # bins pooled away: (batch, channels, frames')
         for block in self.temporal:
             x = x + block(x)

@@ -511,6 +511,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--learning-rate", type=float, default=None, help="peak AdamW rate (default: the task's)")
     p.add_argument("--channels", default=None,
                    help="channels of each 2-D conv layer, comma-separated (default: the task's)")
+    p.add_argument("--temporal-dilations", default=None,
+                   help="dilations of the 1-D convs over time, comma-separated: the context each frame sees (default: the task's)")
+    p.add_argument("--band-position", action="store_true",
+                   help="give the convs a second input plane holding each band's position in the spectrum")
     p.add_argument("--dropout", type=float, default=None, help="dropout before the output layer (default: the task's)")
     p.add_argument("--mix-probability", type=float, default=None,
                    help="share of crops that get one to three other single stems mixed in")
@@ -536,7 +540,10 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m models.train " + " ".join(shlex.quote(x) for x in (argv if argv is not None else sys.argv[1:]))
     task = TASKS[a.task]
     channels = tuple(map(int, a.channels.split(","))) if a.channels else task.net.channels
+    dilations = tuple(map(int, a.temporal_dilations.split(","))) if a.temporal_dilations else task.net.temporal_dilations
     variants = tuple(a.extra_variants.split(",")) if a.extra_variants else task.extra_variants
+    if not dilations or min(dilations) < 1:
+        p.error("--temporal-dilations takes positive integers")
     if len(channels) != len(task.net.time_pools):
         p.error(f"--channels needs {len(task.net.time_pools)} numbers for {task.name}")
     if not set(variants) <= set(EXTRA_VARIANTS):
@@ -548,7 +555,8 @@ def main(argv: list[str] | None = None) -> int:
                    batch_size=task.batch_size if a.batch_size is None else a.batch_size,
                    learning_rate=task.learning_rate if a.learning_rate is None else a.learning_rate,
                    net=replace(task.net, dropout=task.net.dropout if a.dropout is None else a.dropout,
-                               channels=channels),
+                               channels=channels, temporal_dilations=dilations,
+                               band_position=a.band_position or task.net.band_position),
                    augment=replace(task.augment,
                                    mix_probability=task.augment.mix_probability if a.mix_probability is None
                                    else a.mix_probability, mix_relative=a.mix_relative or task.augment.mix_relative),
@@ -583,7 +591,9 @@ def main(argv: list[str] | None = None) -> int:
     for line in summary_lines(task, report):
         print(line)
     info = {"device": device, "seconds": round(train_seconds), "steps": steps_taken, "batch_size": task.batch_size,
-            "learning_rate": task.learning_rate, "channels": list(task.net.channels), "dropout": task.net.dropout,
+            "learning_rate": task.learning_rate, "channels": list(task.net.channels),
+            "temporal_dilations": list(task.net.temporal_dilations), "band_position": task.net.band_position,
+            "dropout": task.net.dropout,
             "augment": asdict(task.augment),
             "train_examples": len(train_split.feats), "validation_examples": len(val.feats), "parameters": sum(p.numel() for p in model.parameters()),
             "corpus": {"train_examples": task.train_examples, "val_examples": task.val_examples,
