@@ -4,7 +4,8 @@ Every figure in the card comes from this command: render metrics from each shipp
 (written by `python -m models.train`), real-recording figures from models.evaluate_real (run
 now, on ../shared/realdev and the sonic-pi samples), and speed from benchmarks/bench_models.py
 (run now, on this machine). Other instrument manifests (`--compare`: other seeds, configurations
-or releases) add a row each to the real-recording table, with their render metrics beside.
+or releases) add a row each to the real-recording table, with their render metrics beside; the row
+is recorded in models/CARD-compared.json and carried into later cards.
 """
 
 from __future__ import annotations
@@ -120,43 +121,67 @@ def _correct(result: dict) -> str:
     return f"{sum(v['correct'] for v in result['per_family'].values())}/{result['clips']}"
 
 
-def real_section(manifests: list[Path]) -> list[str]:
+# Rows of compared runs, kept once measured: their models are rarely at hand when the card is
+# written again (they live in scratch folders, some on lent GPU machines), so models.card records
+# each compared run's measured row here and carries it until that run is measured again.
+COMPARED = MODELS_DIR / "CARD-compared.json"
+REAL_COLUMNS = ("model", "stems", "mixes", "realdev", "bass", "drums", "vocals", "sonic_pi", "piano", "confusions")
+
+
+def real_row(path: Path, sonic_pi: dict, recorded: dict) -> dict:
+    """One run's row of the real-recording table (cells as text) and the command that trained it."""
+    manifest = json.loads(path.read_text())
+    train, metrics = manifest["training"], manifest["metrics"]
+    stems, mixes = (f"{_fmt(metrics[part]['family']['macro_f1'])} / {_fmt(metrics[part]['family']['map'])}"
+                    for part in ("stems", "mixes_2_to_6"))
+    r = evaluate(path, REALDEV)
+    fams = {}
+    for fam in ("bass", "drums", "vocals"):
+        v = r["per_family"].get(fam)
+        fams[fam] = f"{v['correct']}/{v['clips']} (recall {v['frame_recall']:.2f})" if v else "-"
+    name = f"{path.parent.name}/{path.stem}"
+    return {
+        "model": f"{name} {manifest['version']} ({train['seed']}, {train['parameters'] / 1000:.0f}k)",
+        "stems": stems, "mixes": mixes, "realdev": f"{_correct(r)} ({r['clip_accuracy']:.1%})", **fams,
+        "sonic_pi": _correct(sonic_pi[path]) if path in sonic_pi else "-",
+        "piano": (f"{recorded[path]['per_family']['piano']['frame_recall']:.2f}, {recorded[path]['rows'][0]['predicted']}"
+                  if path in recorded else "-"),
+        "confusions": "; ".join(f"{k} → {', '.join(v['confused_with'])}" for k, v in r["per_family"].items()
+                                if v["confused_with"]) or "-",
+        "command": f"{name} (seed {train['seed']}, {train['device']}): `{train['command']}`.",
+    }
+
+
+def real_section(shipped: Path, compare: list[Path], record: Path = COMPARED) -> list[str]:
+    """The real-recording section: the shipped model measured now, each `compare` run measured now and
+    recorded, then the recorded rows of earlier compared runs."""
     lines = ["## Real recordings (measured only, never trained on)", "",
              f"`python -m models.evaluate_real --manifest MANIFEST` on {REALDEV.name}/ (separated stems of real songs) "
              "and `--sonic-pi` on the Debian sonic-pi-samples; `--sessions` on the real solo-piano recording "
              "among the shared sessions' media (reaper/piano-recording/chopin.mp3, 269 s). Clip accuracy: the "
              "family with the highest mean activation is the labelled one. Frame recall: share of frames where "
              "the labelled family is above its threshold.", ""]
+    manifests = [shipped, *compare]
     sonic_pi = {path: evaluate(path, SONIC_PI_DIR, sonic_pi_labels()) for path in manifests} if SONIC_PI_DIR.is_dir() else {}
     recorded = {path: evaluate(path, SESSIONS_DIR, SESSION_RECORDINGS) for path in manifests} \
         if all((SESSIONS_DIR / name).is_file() for name in SESSION_RECORDINGS) else {}
     if REALDEV.is_dir():
-        lines += ["| model (seed, parameters) | stems family F1 / mAP | mixes family F1 / mAP | realdev clips correct "
+        kept = json.loads(record.read_text()) if record.is_file() else []
+        measured = [real_row(path, sonic_pi, recorded) for path in compare]
+        names = {row["model"].split(" ")[0] for row in measured}
+        kept = [row for row in kept if row["model"].split(" ")[0] not in names] + measured
+        if measured:
+            record.write_text(json.dumps(kept, indent=1, ensure_ascii=False) + "\n")
+        rows = [real_row(shipped, sonic_pi, recorded), *kept]
+        lines += [f"Rows after the first are other seeds, configurations and releases, recorded in "
+                  f"`models/{record.name}` when `python -m models.card --compare MANIFEST` measured them.", "",
+                  "| model (seed, parameters) | stems family F1 / mAP | mixes family F1 / mAP | realdev clips correct "
                   "| bass | drums | vocals | sonic-pi clips | real piano: frame recall, top family | confusions |",
                   "|---|---|---|---|---|---|---|---|---|---|"]
-        commands = []
-        for path in manifests:
-            manifest = json.loads(path.read_text())
-            train, metrics = manifest["training"], manifest["metrics"]
-            renders = [f"{_fmt(metrics[part]['family']['macro_f1'])} / {_fmt(metrics[part]['family']['map'])}"
-                       for part in ("stems", "mixes_2_to_6")]
-            r = evaluate(path, REALDEV)
-            cells = []
-            for fam in ("bass", "drums", "vocals"):
-                v = r["per_family"].get(fam)
-                cells.append(f"{v['correct']}/{v['clips']} (recall {v['frame_recall']:.2f})" if v else "-")
-            sonic = _correct(sonic_pi[path]) if path in sonic_pi else "-"
-            piano = (f"{recorded[path]['per_family']['piano']['frame_recall']:.2f}, {recorded[path]['rows'][0]['predicted']}"
-                     if path in recorded else "-")
-            conf = "; ".join(f"{k} → {', '.join(v['confused_with'])}" for k, v in r["per_family"].items() if v["confused_with"])
-            lines.append(f"| {path.parent.name}/{path.stem} {manifest['version']} ({train['seed']}, "
-                         f"{train['parameters'] / 1000:.0f}k) | " + " | ".join(renders) + f" | {_correct(r)} "
-                         f"({r['clip_accuracy']:.1%}) | " + " | ".join(cells) + f" | {sonic} | {piano} | {conf or '-'} |")
-            commands.append(f"{path.parent.name}/{path.stem} (seed {train['seed']}, {train['device']}): "
-                            f"`{train['command']}`.")
-        lines += [""] + commands
+        lines += ["| " + " | ".join(row[c] for c in REAL_COLUMNS) + " |" for row in rows]
+        lines += [""] + [row["command"] for row in rows]
     if sonic_pi:
-        r = sonic_pi[manifests[0]]
+        r = sonic_pi[shipped]
         lines += ["", f"sonic-pi-samples, shipped model: {_correct(r)} clips ({r['clip_accuracy']:.1%}).", "",
                   "| family | clips correct | frame recall | confused with |", "|---|---|---|---|"]
         lines += [f"| {k} | {v['correct']}/{v['clips']} | {v['frame_recall']:.2f} | {', '.join(v['confused_with']) or '-'} |"
@@ -194,7 +219,7 @@ def main(argv=None) -> int:
              "## Render metrics (frame level)", ""]
     for m in manifests.values():
         lines += render_section(m) + [""]
-    lines += real_section([SHIPPED / "instrument.json", *a.compare]) + [""]
+    lines += real_section(SHIPPED / "instrument.json", a.compare) + [""]
     lines += speed_section() + [""]
     if a.weaknesses.is_file():
         lines += [a.weaknesses.read_text().strip(), ""]
