@@ -33,14 +33,15 @@ def test_a_compared_run_is_recorded_and_carried_into_later_cards(tmp_path, monke
                                    "confusions": "drums → bass", "command": "old-run/instrument (seed 1, cpu): `x`."}]))
     run = _copy_of_shipped(tmp_path / "new-run")
 
+    shipped = json.loads(SHIPPED.read_text())
+    what = f"{shipped['version']} ({shipped['training']['seed']}, {shipped['training']['parameters'] / 1000:.0f}k)"
     first = "\n".join(card.real_section(SHIPPED, [run], record))
     rows = [line for line in first.splitlines() if line.startswith("| ")][1:]  # below the header
     names = [row.split(" | ")[0] for row in rows]
-    assert names == ["| shipped/instrument 0.3.0 (1, 250k)", "| old-run/instrument 0.1.0 (1, 10k)",
-                     "| new-run/instrument 0.3.0 (1, 250k)"]
+    assert names == [f"| shipped/instrument {what}", "| old-run/instrument 0.1.0 (1, 10k)", f"| new-run/instrument {what}"]
     # the copy is the shipped model, so its measured row matches the shipped one cell for cell
     assert rows[0].split(" | ")[1:] == rows[2].split(" | ")[1:]
-    assert json.loads(record.read_text())[1]["model"] == "new-run/instrument 0.3.0 (1, 250k)"
+    assert json.loads(record.read_text())[1]["model"] == f"new-run/instrument {what}"
 
     shutil.rmtree(run.parent)  # the run's files are gone: its row is carried from the record
     second = "\n".join(card.real_section(SHIPPED, [], record))
