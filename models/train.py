@@ -87,12 +87,12 @@ class Task:
 
 TASKS = {
     "instrument": Task(
-        "instrument", "0.3.0",
+        "instrument", "0.4.0",
         FrontEnd(16000, 512, 320, 64, 30.0, 8000.0, "mel"),
         NetConfig(channels=(16, 32, 64, 96, 96), time_pools=(2, 2, 1, 1, 1), bin_pools=(2, 2, 2, 2, 1),
-                  temporal_dilations=(1, 2, 4), dropout=0.4, heads={"family": len(FAMILIES), "fine": len(FINE)}),
+                  temporal_dilations=(1, 2, 4, 8), dropout=0.4, heads={"family": len(FAMILIES), "fine": len(FINE)}),
         ("family", "fine"), stems_only=False, steps=12000, augment=Augment(mix_probability=0.5),
-        extra_examples=1000, extra_variants=("drums", "bass", "synth")),
+        extra_examples=1000, extra_variants=("drums", "bass", "synth"), acoustic_examples=1000),
     "technique": Task(
         "technique", "0.3.0",
         FrontEnd(8000, 512, 160, 96, 50.0, 4000.0, "log"),
