@@ -58,9 +58,8 @@ class FrameNet(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.norm = nn.BatchNorm2d(1)
-        # Convolutions are blind to where in the spectrum they are; this plane tells them.
-        self.register_buffer("band_position", torch.linspace(-1.0, 1.0, n_bins).view(1, 1, 1, n_bins),
-                             persistent=cfg.band_position)
+        if cfg.band_position:  # convolutions are blind to where in the spectrum they are; this plane tells them
+            self.register_buffer("band_position", torch.linspace(-1.0, 1.0, n_bins).view(1, 1, 1, n_bins))
         layers: list[nn.Module] = []
         c_in, bins = 2 if cfg.band_position else 1, n_bins
         for c_out, tp, bp in zip(cfg.channels, cfg.time_pools, cfg.bin_pools):
