@@ -238,11 +238,20 @@ def _feature_key(data_dir: Path, split: str, task: Task, quantise: bool) -> str 
                        "out_hop": task.out_hop_samples, "format": FEATURE_FORMAT}, sort_keys=True)
 
 
+def _cache_stem(task: Task) -> str:
+    """The task's name, and a digest of its front-end where a run changes it, so that runs with
+    different front-ends on one corpus keep their own caches side by side."""
+    if task.name not in TASKS or task.front_end == TASKS[task.name].front_end:
+        return task.name
+    digest = hashlib.sha256(json.dumps(task.front_end.to_json(), sort_keys=True).encode()).hexdigest()[:8]
+    return f"{task.name}-{digest}"
+
+
 def load_features(data_dir: Path, split: str, task: Task, quantise: bool, ensure=lambda: None) -> FeatureSplit:
     """One corpus split's cached features; computed, after `ensure()` has made the split, when the
     cache is missing or was made from another corpus, front-end or storage format. A folder holding
     only the split's json and its caches is enough to train on."""
-    cache = data_dir / f"features-{task.name}-{split}.npz"
+    cache = data_dir / f"features-{_cache_stem(task)}-{split}.npz"
     key = _feature_key(data_dir, split, task, quantise)
     if key and cache.is_file():
         with np.load(cache) as z:
@@ -253,7 +262,7 @@ def load_features(data_dir: Path, split: str, task: Task, quantise: bool, ensure
     logs = compute_features(audio.audio, task)
     feats = encode_features(logs, task.front_end.log_floor) if quantise else logs.astype(np.float16)
     targets = audio.targets.astype(np.float16)
-    tmp = data_dir / f"features-{task.name}-{split}.{os.getpid()}.tmp.npz"
+    tmp = data_dir / f"features-{_cache_stem(task)}-{split}.{os.getpid()}.tmp.npz"
     np.savez_compressed(tmp, feats=feats, targets=targets, meta=json.dumps(audio.meta),
                         key=_feature_key(data_dir, split, task, quantise))
     tmp.replace(cache)
@@ -515,6 +524,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="dilations of the 1-D convs over time, comma-separated: the context each frame sees (default: the task's)")
     p.add_argument("--band-position", action="store_true",
                    help="give the convs a second input plane holding each band's position in the spectrum")
+    p.add_argument("--window", type=int, default=None, help="front-end STFT window in samples (default: the task's)")
+    p.add_argument("--bands", type=int, default=None, help="front-end filterbank bands (default: the task's)")
     p.add_argument("--dropout", type=float, default=None, help="dropout before the output layer (default: the task's)")
     p.add_argument("--mix-probability", type=float, default=None,
                    help="share of crops that get one to three other single stems mixed in")
@@ -551,7 +562,12 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("steps", "batch_size", "learning_rate", "minutes", "train_examples", "val_examples"):
         if getattr(a, name) is not None and getattr(a, name) <= 0:
             p.error(f"--{name.replace('_', '-')} must be positive")
-    task = replace(task, steps=task.steps if a.steps is None else a.steps,
+    if a.window is not None and a.window < task.front_end.hop:
+        p.error(f"--window must be at least the front-end hop ({task.front_end.hop} samples)")
+    if a.bands is not None and a.bands < np.prod(task.net.bin_pools):
+        p.error(f"--bands must be at least {np.prod(task.net.bin_pools)} for {task.name}'s band pooling")
+    front_end = replace(task.front_end, n_fft=a.window or task.front_end.n_fft, n_bins=a.bands or task.front_end.n_bins)
+    task = replace(task, front_end=front_end, steps=task.steps if a.steps is None else a.steps,
                    batch_size=task.batch_size if a.batch_size is None else a.batch_size,
                    learning_rate=task.learning_rate if a.learning_rate is None else a.learning_rate,
                    net=replace(task.net, dropout=task.net.dropout if a.dropout is None else a.dropout,

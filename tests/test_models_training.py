@@ -2,6 +2,7 @@
 equalises and mixes as its Augment says, reproducibly for a seed. No fluidsynth needed."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -54,6 +55,22 @@ def test_cached_features_are_the_shipped_front_end_and_are_reused(tmp_path, monk
     (tmp_path / "train.json").write_text(json.dumps({"examples": 1, "seed": 8}))  # another corpus
     with pytest.raises(pytest.fail.Exception):
         T.load_features(tmp_path, "train", TASK, quantise=True)
+
+
+def test_a_run_with_another_front_end_keeps_its_own_cache_beside_the_default_one(tmp_path, monkeypatch):
+    rate = 16000
+    audio = (0.3 * np.sin(2 * np.pi * 220 * np.arange(rate * 8) / rate)).astype(np.float32)[None]
+    split = T.Split(audio, np.zeros((1, 100, LABELS), np.float32), [{"is_mix": False}])
+    monkeypatch.setattr(T, "load_split", lambda *a: split)
+    (tmp_path / "train.json").write_text(json.dumps({"examples": 1, "seed": 7}))
+    wide = replace(TASK, front_end=replace(TASK.front_end, n_fft=1024, n_bins=96))
+    default = T.load_features(tmp_path, "train", TASK, quantise=True)
+    other = T.load_features(tmp_path, "train", wide, quantise=True)
+    assert default.feats.shape == (1, 400, 64) and other.feats.shape == (1, 400, 96)
+    assert len(list(tmp_path.glob("features-instrument*-train.npz"))) == 2
+    monkeypatch.setattr(T, "compute_features", lambda *a: pytest.fail("each cache should have been used"))
+    assert np.array_equal(T.load_features(tmp_path, "train", TASK, quantise=True).feats, default.feats)
+    assert np.array_equal(T.load_features(tmp_path, "train", wide, quantise=True).feats, other.feats)
 
 
 def test_plain_crops_are_the_cached_features_and_their_labels():
