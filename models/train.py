@@ -117,12 +117,13 @@ def resample_half(audio: np.ndarray) -> np.ndarray:
     return (np.fft.irfft(spec, n=n // 2, axis=-1) * 0.5).astype(np.float32)
 
 
-def load_split(data_dir: Path, split: str, task: Task) -> Split:
+def load_split(data_dir: Path, split: str, task: Task, shards: int | None = None) -> Split:
+    """A corpus split's audio and label frames (its first `shards` shards where given)."""
     # The corpus module needs the data tools (pedalboard, mido, fluidsynth); cached features do not.
     from .data import corpus
 
     audio, labels, meta = [], [], []
-    for shard in sorted(data_dir.glob(f"{split}-*.npz")):
+    for shard in sorted(data_dir.glob(f"{split}-*.npz"))[:shards]:
         with np.load(shard) as z:
             m = json.loads(str(z["meta"]))
             keep = [i for i, e in enumerate(m) if not (task.stems_only and e["is_mix"])]

@@ -146,11 +146,14 @@ def test_tiny_end_to_end_generate_train_export_load_predict(tmp_path, task, caps
     jsonschema = pytest.importorskip("jsonschema")
     from models.train import main
 
-    acoustic = ["--acoustic-examples", "4"] if task == "instrument" else []  # physical models join in
+    # physical models join in, and a front-end other than the task's is trained, exported and evaluated
+    instrument_args = ["--acoustic-examples", "4", "--window", "1024", "--bands", "96"]
     assert main([task, "--tiny", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "out"),
-                 "--workers", "1", *acoustic]) == 0
+                 "--workers", "1", *(instrument_args if task == "instrument" else [])]) == 0
     manifest = json.loads((tmp_path / "out" / f"{task}.json").read_text())
-    assert manifest["training"]["corpus"]["acoustic_examples"] == (4 if acoustic else 0)
+    assert manifest["training"]["corpus"]["acoustic_examples"] == (4 if task == "instrument" else 0)
+    if task == "instrument":
+        assert (manifest["front_end"]["n_fft"], manifest["front_end"]["n_bins"], manifest["window_samples"]) == (1024, 96, 1024)
     jsonschema.validate(manifest, json.loads(SCHEMA.read_text()))
     session = ort.InferenceSession(str(tmp_path / "out" / manifest["file"]), providers=["CPUExecutionProvider"])
     assert session.get_inputs()[0].name == manifest["input"]["name"]
@@ -175,3 +178,7 @@ def test_tiny_end_to_end_generate_train_export_load_predict(tmp_path, task, caps
         return np.array([float(x) for line in lines for x in re.findall(r"(?:\d+\.\d+|nan)", line)])
 
     assert np.allclose(numbers(printed), numbers(expected), atol=0.02, equal_nan=True)
+    # and on the first shard of the training split, which it has fitted
+    evaluate_renders.main(["--manifest", str(tmp_path / "out" / f"{task}.json"), "--data", str(tmp_path / "data"),
+                           "--split", "train", "--examples", "1"])
+    assert re.search(r" on [1-8] train examples of ", capsys.readouterr().out)  # technique keeps single stems only
