@@ -252,7 +252,8 @@ def load_features(data_dir: Path, split: str, task: Task, quantise: bool, ensure
     """One corpus split's cached features; computed, after `ensure()` has made the split, when the
     cache is missing or was made from another corpus, front-end or storage format. A folder holding
     only the split's json and its caches is enough to train on."""
-    cache = data_dir / f"features-{_cache_stem(task)}-{split}.npz"
+    stem = f"features-{_cache_stem(task)}-{split}"
+    cache = data_dir / f"{stem}.npz"
     key = _feature_key(data_dir, split, task, quantise)
     if key and cache.is_file():
         with np.load(cache) as z:
@@ -263,7 +264,7 @@ def load_features(data_dir: Path, split: str, task: Task, quantise: bool, ensure
     logs = compute_features(audio.audio, task)
     feats = encode_features(logs, task.front_end.log_floor) if quantise else logs.astype(np.float16)
     targets = audio.targets.astype(np.float16)
-    tmp = data_dir / f"features-{_cache_stem(task)}-{split}.{os.getpid()}.tmp.npz"
+    tmp = data_dir / f"{stem}.{os.getpid()}.tmp.npz"
     np.savez_compressed(tmp, feats=feats, targets=targets, meta=json.dumps(audio.meta),
                         key=_feature_key(data_dir, split, task, quantise))
     tmp.replace(cache)
