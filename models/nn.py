@@ -43,6 +43,7 @@ class NetConfig:
     temporal_dilations: tuple[int, ...] = (1, 2, 4)
     temporal_kernel: int = 3
     band_position: bool = False  # a second input plane holding each band's position (-1 low .. 1 high)
+    bin_readout: str = "pool"  # "pool": mean + max over the last bins; "flatten": bins kept as channels
     dropout: float = 0.2
     heads: dict[str, int] = field(default_factory=dict)  # name -> number of labels, in output order
 
@@ -69,6 +70,10 @@ class FrameNet(nn.Module):
             c_in, bins = c_out, bins // bp
         self.conv = nn.Sequential(*layers)
         width = cfg.channels[-1]
+        if cfg.bin_readout == "flatten":  # where in the spectrum a pattern lies survives, projected to `width`
+            self.readout = nn.Sequential(nn.Conv1d(width * bins, width, 1, bias=False), nn.BatchNorm1d(width), nn.ReLU())
+        elif cfg.bin_readout != "pool":
+            raise ValueError(f"unknown bin readout {cfg.bin_readout!r}")
         self.temporal = nn.ModuleList()
         for d in cfg.temporal_dilations:
             pad = d * (cfg.temporal_kernel - 1) // 2
@@ -83,7 +88,10 @@ class FrameNet(nn.Module):
         if self.cfg.band_position:
             x = torch.cat([x, self.band_position.expand(x.shape[0], 1, x.shape[2], -1)], dim=1)
         x = self.conv(x)  # (batch, channels, frames', bins')
-        x = x.mean(dim=3) + x.amax(dim=3)  # bins pooled away: (batch, channels, frames')
+        if self.cfg.bin_readout == "flatten":
+            x = self.readout(x.transpose(2, 3).flatten(1, 2))  # (batch, channels * bins', frames') -> width
+        else:
+            x = x.mean(dim=3) + x.amax(dim=3)  # bins pooled away: (batch, channels, frames')
         for block in self.temporal:
             x = x + block(x)
         return self.head(self.dropout(x)).transpose(1, 2)

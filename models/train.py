@@ -526,6 +526,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="dilations of the 1-D convs over time, comma-separated: the context each frame sees (default: the task's)")
     p.add_argument("--band-position", action="store_true",
                    help="give the convs a second input plane holding each band's position in the spectrum")
+    p.add_argument("--bin-readout", choices=("pool", "flatten"), default=None,
+                   help="after the 2-D convs, pool the remaining bins away or keep them as channels (default: the task's)")
     p.add_argument("--window", type=int, default=None, help="front-end STFT window in samples (default: the task's)")
     p.add_argument("--bands", type=int, default=None, help="front-end filterbank bands (default: the task's)")
     p.add_argument("--dropout", type=float, default=None, help="dropout before the output layer (default: the task's)")
@@ -574,7 +576,8 @@ def main(argv: list[str] | None = None) -> int:
                    learning_rate=task.learning_rate if a.learning_rate is None else a.learning_rate,
                    net=replace(task.net, dropout=task.net.dropout if a.dropout is None else a.dropout,
                                channels=channels, temporal_dilations=dilations,
-                               band_position=a.band_position or task.net.band_position),
+                               band_position=a.band_position or task.net.band_position,
+                               bin_readout=a.bin_readout or task.net.bin_readout),
                    augment=replace(task.augment,
                                    mix_probability=task.augment.mix_probability if a.mix_probability is None
                                    else a.mix_probability, mix_relative=a.mix_relative or task.augment.mix_relative),
@@ -611,6 +614,7 @@ def main(argv: list[str] | None = None) -> int:
     info = {"device": device, "seconds": round(train_seconds), "steps": steps_taken, "batch_size": task.batch_size,
             "learning_rate": task.learning_rate, "channels": list(task.net.channels),
             "temporal_dilations": list(task.net.temporal_dilations), "band_position": task.net.band_position,
+            "bin_readout": task.net.bin_readout,
             "dropout": task.net.dropout,
             "augment": asdict(task.augment),
             "train_examples": len(train_split.feats), "validation_examples": len(val.feats), "parameters": sum(p.numel() for p in model.parameters()),

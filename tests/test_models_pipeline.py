@@ -53,12 +53,13 @@ def test_front_end_is_the_same_in_numpy_torch_and_onnx(fe):
     assert abs(int(np.argmax(reference.mean(axis=0))) - centre_bin) <= 1
 
 
-@pytest.mark.parametrize("band_position", [False, True])
-def test_exported_graph_matches_torch(tmp_path, band_position):
+@pytest.mark.parametrize("band_position, bin_readout", [(False, "pool"), (True, "pool"), (False, "flatten")])
+def test_exported_graph_matches_torch(tmp_path, band_position, bin_readout):
     torch.manual_seed(0)
     fe = FrontEnd(16000, 512, 320, 64, 30, 8000, "mel")
     model = Model(fe, NetConfig(channels=(8, 16, 16), time_pools=(2, 2, 1), bin_pools=(2, 2, 2),
-                                temporal_dilations=(1, 2), band_position=band_position, heads={"a": 5})).eval()
+                                temporal_dilations=(1, 2), band_position=band_position, bin_readout=bin_readout,
+                                heads={"a": 5})).eval()
     with torch.no_grad():  # non-trivial batch-norm statistics
         for module in model.modules():
             if isinstance(module, torch.nn.BatchNorm2d | torch.nn.BatchNorm1d):
@@ -74,21 +75,23 @@ def test_exported_graph_matches_torch(tmp_path, band_position):
     assert np.abs(got - want).max() < 1e-4
 
 
-def test_the_band_position_plane_tells_the_network_where_in_the_spectrum_it_is():
+def test_the_band_position_plane_or_flattened_bins_tell_the_network_where_in_the_spectrum_it_is():
     """Without the plane, a spectrum shifted along the bands (away from the edges) gives the same
-    pooled output; with it, the output depends on where the energy lies."""
+    pooled output; with it, or with the last bins kept as channels, the output depends on where the
+    energy lies."""
     torch.manual_seed(0)
     feats = torch.full((1, 1, 16, 32), -5.0)
     low, high = feats.clone(), feats.clone()
     low[..., 8:10], high[..., 20:22] = 3.0, 3.0
     outputs = {}
-    for band_position in (False, True):
+    for band_position, bin_readout in ((False, "pool"), (True, "pool"), (False, "flatten")):
         net = FrameNet(32, NetConfig(channels=(4, 4), time_pools=(1, 1), bin_pools=(1, 1), temporal_dilations=(1,),
-                                     band_position=band_position, heads={"a": 3})).eval()
+                                     band_position=band_position, bin_readout=bin_readout, heads={"a": 3})).eval()
         with torch.no_grad():
-            outputs[band_position] = (net(low) - net(high)).abs().max().item()
-    assert outputs[False] < 1e-5
-    assert outputs[True] > 1e-3
+            outputs[band_position, bin_readout] = (net(low) - net(high)).abs().max().item()
+    assert outputs[False, "pool"] < 1e-5
+    assert outputs[True, "pool"] > 1e-3
+    assert outputs[False, "flatten"] > 1e-3  # the bins kept as channels carry the position too
 
 
 def test_metrics_on_known_cases():
