@@ -33,6 +33,9 @@ class TorchFrontEnd(nn.Module):
         return torch.log(bands + self.fe.log_floor).unsqueeze(1)
 
 
+BIN_READOUTS = ("pool", "flatten")  # how the bins left after the 2-D convs reach the layers over time
+
+
 @dataclass
 class NetConfig:
     """A 2-D CNN over (time, bins), bins pooled away, then dilated 1-D convs over time."""
@@ -72,7 +75,7 @@ class FrameNet(nn.Module):
         width = cfg.channels[-1]
         if cfg.bin_readout == "flatten":  # where in the spectrum a pattern lies survives, projected to `width`
             self.readout = nn.Sequential(nn.Conv1d(width * bins, width, 1, bias=False), nn.BatchNorm1d(width), nn.ReLU())
-        elif cfg.bin_readout != "pool":
+        elif cfg.bin_readout not in BIN_READOUTS:
             raise ValueError(f"unknown bin readout {cfg.bin_readout!r}")
         self.temporal = nn.ModuleList()
         for d in cfg.temporal_dilations:

@@ -33,7 +33,7 @@ from .data import SHARD_SIZE, SPLIT_VERSIONS
 from .data.taxonomy import FAMILIES, FINE_LABELS, TECHNIQUES
 from .features import FrontEnd
 from .metrics import best_thresholds, event_f1, label_report
-from .nn import Model, NetConfig, TorchFrontEnd, export_onnx
+from .nn import BIN_READOUTS, Model, NetConfig, TorchFrontEnd, export_onnx
 
 MODELS_DIR = Path(__file__).resolve().parent
 FINE = tuple(FINE_LABELS)
@@ -526,7 +526,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="dilations of the 1-D convs over time, comma-separated: the context each frame sees (default: the task's)")
     p.add_argument("--band-position", action="store_true",
                    help="give the convs a second input plane holding each band's position in the spectrum")
-    p.add_argument("--bin-readout", choices=("pool", "flatten"), default=None,
+    p.add_argument("--bin-readout", choices=BIN_READOUTS, default=None,
                    help="after the 2-D convs, pool the remaining bins away or keep them as channels (default: the task's)")
     p.add_argument("--window", type=int, default=None, help="front-end STFT window in samples (default: the task's)")
     p.add_argument("--bands", type=int, default=None, help="front-end filterbank bands (default: the task's)")
