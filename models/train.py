@@ -47,13 +47,22 @@ class Augment:
     bell over the bands of up to `eq_db`. Mixing: with `mix_probability`, one to three other single
     stems are added with a gain of `mix_db` on top of their own stored level (the corpus stores
     stems at -18 to -0.5 dB, so a stem mixed in can lie well below or above the crop) and their
-    labels joined: new mixes every step, beside the corpus's rendered ones."""
+    labels joined: new mixes every step, beside the corpus's rendered ones. Separation artefacts,
+    as real separated stems carry them: with `bleed_probability`, one other single stem lies
+    `bleed_db` under the crop's mean power and its labels stay off (bleed is not the stem's
+    instrument); with `notch_probability`, one to two runs of bands are cut by `notch_db` (the holes
+    a separator leaves where other sources were)."""
     gain_db: tuple[float, float] = (-12.0, 6.0)
     eq_probability: float = 0.5
     eq_db: float = 6.0
     mix_probability: float = 0.25
     mix_db: tuple[float, float] = (-10.0, 0.0)
     mix_relative: bool = False  # level each mixed-in crop to the crop's mean power before `mix_db`
+    bleed_probability: float = 0.0
+    bleed_db: tuple[float, float] = (-30.0, -18.0)
+    notch_probability: float = 0.0
+    notch_db: tuple[float, float] = (-30.0, -10.0)
+    notch_width: tuple[float, float] = (0.02, 0.12)  # half-width, on the bands' -1..1 axis
 
 
 @dataclass(frozen=True)
@@ -333,6 +342,30 @@ class CropSampler:
         power = torch.clamp(torch.exp(logs) - self.log_floor, min=0.0)
         return power, self.targets[rows[:, None], out].float()
 
+    def _bleed(self, power: torch.Tensor) -> None:
+        """Adds, in place, a faint other single stem under some crops; their labels stay as they are."""
+        a = self.augment
+        keep = torch.nonzero(torch.rand(len(power), generator=self.gen, device=self.device) < a.bleed_probability)[:, 0]
+        if not len(keep):
+            return
+        others = self.singles[torch.randint(0, len(self.singles), (len(keep),), generator=self.gen, device=self.device)]
+        p, _ = self._crops(others)
+        gain = 10 ** (self._uniform((len(keep), 1, 1), *a.bleed_db) / 10)
+        level = power[keep].mean(dim=(1, 2), keepdim=True) / p.mean(dim=(1, 2), keepdim=True).clamp_min(1e-10)
+        power[keep] += gain * level * p
+
+    def _notches(self, size: int, position: torch.Tensor) -> torch.Tensor:
+        """(size, 1, bins) dB: one or two runs of bands cut in some crops, 0 elsewhere."""
+        a = self.augment
+        cut = torch.zeros((size, 1, position.shape[-1]), device=self.device)
+        for notch in range(2):
+            use = torch.rand((size, 1, 1), generator=self.gen, device=self.device) < a.notch_probability * (0.5 if notch else 1.0)
+            centre = self._uniform((size, 1, 1), -1, 1)
+            width = self._uniform((size, 1, 1), *a.notch_width)
+            depth = self._uniform((size, 1, 1), *a.notch_db)
+            cut = torch.minimum(cut, torch.where(use & ((position - centre).abs() <= width), depth, 0.0))
+        return cut
+
     def batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(features (size, 1, frames, bins), targets (size, out frames, labels))."""
         a = self.augment
@@ -355,9 +388,13 @@ class CropSampler:
                     gain = gain * base / p.mean(dim=(1, 2), keepdim=True).clamp_min(1e-10)
                 power[keep] += gain * p
                 targets[keep] = torch.maximum(targets[keep], t)
+        if a.bleed_probability > 0 and len(self.singles):
+            self._bleed(power)
         bins = power.shape[-1]
         db = self._uniform((size, 1, 1), *a.gain_db)
         position = torch.linspace(-1, 1, bins, device=self.device)[None, None, :]
+        if a.notch_probability > 0:
+            db = db + self._notches(size, position)
         tilt = self._uniform((size, 1, 1), -a.eq_db, a.eq_db) * position
         centre = self._uniform((size, 1, 1), -1, 1)
         width = self._uniform((size, 1, 1), 0.05, 0.3)
@@ -535,6 +572,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="share of crops that get one to three other single stems mixed in")
     p.add_argument("--mix-relative", action="store_true",
                    help="level each mixed-in stem to the crop it joins before the mixing gain")
+    p.add_argument("--bleed-probability", type=float, default=None,
+                   help="share of crops with a faint other stem under them, labels unchanged (default: the task's)")
+    p.add_argument("--notch-probability", type=float, default=None,
+                   help="share of crops with runs of bands cut, as separation leaves them (default: the task's)")
     p.add_argument("--minutes", type=float, default=None, help="stop early after this many minutes of training")
     p.add_argument("--train-examples", type=int, default=None, help="songs to train on (default: the task's)")
     p.add_argument("--val-examples", type=int, default=None,
@@ -566,6 +607,9 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("steps", "batch_size", "learning_rate", "minutes", "train_examples", "val_examples"):
         if getattr(a, name) is not None and getattr(a, name) <= 0:
             p.error(f"--{name.replace('_', '-')} must be positive")
+    for name in ("mix_probability", "bleed_probability", "notch_probability"):
+        if getattr(a, name) is not None and not 0 <= getattr(a, name) <= 1:
+            p.error(f"--{name.replace('_', '-')} must lie between 0 and 1")
     if a.window is not None and a.window < task.front_end.hop:
         p.error(f"--window must be at least the front-end hop ({task.front_end.hop} samples)")
     if a.bands is not None and a.bands < np.prod(task.net.bin_pools):
@@ -580,7 +624,11 @@ def main(argv: list[str] | None = None) -> int:
                                bin_readout=a.bin_readout or task.net.bin_readout),
                    augment=replace(task.augment,
                                    mix_probability=task.augment.mix_probability if a.mix_probability is None
-                                   else a.mix_probability, mix_relative=a.mix_relative or task.augment.mix_relative),
+                                   else a.mix_probability, mix_relative=a.mix_relative or task.augment.mix_relative,
+                                   bleed_probability=task.augment.bleed_probability if a.bleed_probability is None
+                                   else a.bleed_probability,
+                                   notch_probability=task.augment.notch_probability if a.notch_probability is None
+                                   else a.notch_probability),
                    train_examples=task.train_examples if a.train_examples is None else a.train_examples,
                    val_examples=task.val_examples if a.val_examples is None else a.val_examples,
                    extra_examples=task.extra_examples if a.extra_examples is None else a.extra_examples,

@@ -165,3 +165,41 @@ def test_sonic_pi_clips_are_labelled_only_where_the_name_makes_the_family_certai
         "elec_snare.flac": "drums", "elec_soft_kick.flac": "drums", "drum_cowbell.flac": "percussion",
         "drum_snare_hard.flac": "drums", "tabla_na.flac": "percussion", "guit_em9.flac": "guitar",
         "bass_voxy_c.flac": "bass"}
+
+
+def _flat_split(levels):
+    """Single stems with flat spectra at the given natural-log levels, one label each."""
+    frames, bins = 100 * TASK.net.time_stride, TASK.front_end.n_bins
+    levels = np.asarray(levels, np.float32)
+    logs = np.broadcast_to(levels[:, None, None], (len(levels), frames, bins)).copy()
+    targets = np.zeros((len(levels), 100, LABELS), np.float16)
+    for row in range(len(levels)):
+        targets[row, :, row] = 1
+    return T.FeatureSplit(T.encode_features(logs, FLOOR), targets, [{"is_mix": False}] * len(levels), FLOOR)
+
+
+def test_bleed_lies_faintly_under_the_crop_and_leaves_its_labels_off():
+    split = _flat_split([2.0, -1.0])
+    plain = T.Augment(gain_db=(0, 0), eq_probability=0, mix_probability=0)
+    (xp, yp) = T.CropSampler(split, TASK, "cpu", 4, plain).batch(64)
+    (xb, yb) = T.CropSampler(split, TASK, "cpu", 4, replace(plain, bleed_probability=1.0)).batch(64)
+    assert torch.equal(yp, yb)  # the bled-in stem's labels stay off
+    rise = (xb - xp).numpy()  # flat spectra: a gain g under the crop's level raises every bin by log(1 + g)
+    assert (rise > np.log1p(10 ** -3.0) - 1e-3).all() and (rise < np.log1p(10 ** -1.8) + 1e-3).all()
+    assert np.ptp(rise, axis=(1, 2, 3)).max() < 1e-3 and np.ptp(rise[:, 0, 0, 0]) > 1e-3  # one gain per crop, drawn
+
+
+def test_notches_cut_one_or_two_runs_of_bands_and_nothing_else():
+    split = _flat_split([2.0, -1.0])
+    plain = T.Augment(gain_db=(0, 0), eq_probability=0, mix_probability=0)
+    (xp, yp) = T.CropSampler(split, TASK, "cpu", 6, plain).batch(64)
+    (xn, yn) = T.CropSampler(split, TASK, "cpu", 6, replace(plain, notch_probability=1.0)).batch(64)
+    assert torch.equal(yp, yn)
+    cut = (xn - xp)[:, 0].numpy()  # (crops, frames, bins) in nats
+    assert np.ptp(cut, axis=1).max() < 1e-4  # the same cut in every frame
+    cut = cut[:, 0]
+    hit = cut < -1e-3
+    assert hit.any(axis=1).all() and hit.mean() < 0.3
+    assert (cut[hit] <= -np.log(10) + 1e-3).all() and (cut[hit] >= -3 * np.log(10) - 1e-3).all()  # 10 to 30 dB
+    runs = (np.diff(hit.astype(int), axis=1) == 1).sum(axis=1) + hit[:, 0]
+    assert runs.min() >= 1 and runs.max() <= 2 and (runs == 2).any()
