@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -68,6 +69,24 @@ def sonic_pi_labels(folder: Path = SONIC_PI_DIR) -> dict[str, str]:
     return out
 
 
+def song_of(name: str) -> str:
+    """The song a realdev excerpt comes from ("Tours_-_Enthusiast_3__bass.mp3" -> "Tours_-_Enthusiast");
+    a name without an excerpt number is its own song. Excerpts of one song share its sounds, so
+    clips are not independent: a model's misses are read by song."""
+    match = re.match(r"(.+)_\d+__", name)
+    return match.group(1) if match else Path(name).stem
+
+
+def by_song(rows: list[dict]) -> dict[str, list[int]]:
+    """{song: [clips named right, clips]} of the given rows, songs in order of name."""
+    out: dict[str, list[int]] = {}
+    for r in sorted(rows, key=lambda r: r["file"]):
+        tally = out.setdefault(song_of(r["file"]), [0, 0])
+        tally[0] += r["predicted"] == r["family"]
+        tally[1] += 1
+    return out
+
+
 def evaluate(manifest_path: Path, folder: Path, truth: dict[str, str] | None = None) -> dict:
     manifest = json.loads(manifest_path.read_text())
     labels = manifest["labels"]
@@ -90,7 +109,8 @@ def evaluate(manifest_path: Path, folder: Path, truth: dict[str, str] | None = N
         per_family[fam] = {"clips": len(rs), "correct": sum(r["predicted"] == fam for r in rs),
                            "frame_recall": float(np.mean([r["frame_recall"] for r in rs])),
                            "mean_activation": float(np.mean([r["mean_activation"] for r in rs])),
-                           "confused_with": sorted({r["predicted"] for r in rs if r["predicted"] != fam})}
+                           "confused_with": sorted({r["predicted"] for r in rs if r["predicted"] != fam}),
+                           "by_song": by_song(rs)}
     correct = sum(v["correct"] for v in per_family.values())
     return {"clips": len(rows), "clip_accuracy": correct / len(rows), "per_family": per_family, "rows": rows}
 
@@ -123,6 +143,8 @@ def main(argv=None) -> int:
         print(f"  {fam:<8} {v['correct']}/{v['clips']} clips, frame recall {v['frame_recall']:.2f}, "
               f"mean activation {v['mean_activation']:.2f}"
               + (f", confused with {', '.join(v['confused_with'])}" if v["confused_with"] else ""))
+        if len(v["by_song"]) < v["clips"]:
+            print("           by song: " + ", ".join(f"{song} {ok}/{n}" for song, (ok, n) in v["by_song"].items()))
     return 0
 
 

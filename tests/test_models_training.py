@@ -203,3 +203,15 @@ def test_notches_cut_one_or_two_runs_of_bands_and_nothing_else():
     assert (cut[hit] <= -np.log(10) + 1e-3).all() and (cut[hit] >= -3 * np.log(10) - 1e-3).all()  # 10 to 30 dB
     runs = (np.diff(hit.astype(int), axis=1) == 1).sum(axis=1) + hit[:, 0]
     assert runs.min() >= 1 and runs.max() <= 2 and (runs == 2).any()
+
+
+def test_realdev_misses_are_tallied_by_the_song_each_excerpt_comes_from():
+    from models.evaluate_real import by_song, song_of
+
+    assert song_of("Tours_-_Enthusiast_3__bass.mp3") == "Tours_-_Enthusiast"
+    assert song_of("117800_low_12__drums.mp3") == "117800_low"
+    assert song_of("elec_snare.flac") == "elec_snare"  # no excerpt number: its own song
+    rows = [{"file": "b_2__bass.mp3", "family": "bass", "predicted": "percussion"},
+            {"file": "a_1__bass.mp3", "family": "bass", "predicted": "bass"},
+            {"file": "b_1__bass.mp3", "family": "bass", "predicted": "bass"}]
+    assert by_song(rows) == {"a": [1, 1], "b": [1, 2]}
