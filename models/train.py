@@ -65,6 +65,9 @@ class Augment:
     notch_width: tuple[float, float] = (0.02, 0.12)  # half-width, on the bands' -1..1 axis
 
 
+AUGMENT_PROBABILITIES = ("mix_probability", "bleed_probability", "notch_probability")  # each a --flag too
+
+
 @dataclass(frozen=True)
 class Task:
     name: str
@@ -342,6 +345,11 @@ class CropSampler:
         power = torch.clamp(torch.exp(logs) - self.log_floor, min=0.0)
         return power, self.targets[rows[:, None], out].float()
 
+    @staticmethod
+    def _levelled(p: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
+        """Crops `p` scaled so that each one's mean power is `level` (n, 1, 1)."""
+        return p * (level / p.mean(dim=(1, 2), keepdim=True).clamp_min(1e-10))
+
     def _bleed(self, power: torch.Tensor) -> None:
         """Adds, in place, a faint other single stem under some crops; their labels stay as they are."""
         a = self.augment
@@ -351,8 +359,7 @@ class CropSampler:
         others = self.singles[torch.randint(0, len(self.singles), (len(keep),), generator=self.gen, device=self.device)]
         p, _ = self._crops(others)
         gain = 10 ** (self._uniform((len(keep), 1, 1), *a.bleed_db) / 10)
-        level = power[keep].mean(dim=(1, 2), keepdim=True) / p.mean(dim=(1, 2), keepdim=True).clamp_min(1e-10)
-        power[keep] += gain * level * p
+        power[keep] += gain * self._levelled(p, power[keep].mean(dim=(1, 2), keepdim=True))
 
     def _notches(self, size: int, position: torch.Tensor) -> torch.Tensor:
         """(size, 1, bins) dB: one or two runs of bands cut in some crops, 0 elsewhere."""
@@ -384,8 +391,7 @@ class CropSampler:
                 p, t = self._crops(others)
                 gain = 10 ** (self._uniform((len(keep), 1, 1), *a.mix_db) / 10)
                 if a.mix_relative:
-                    base = own_level if extra == 0 else own_level[torch.isin(mixed, keep)]
-                    gain = gain * base / p.mean(dim=(1, 2), keepdim=True).clamp_min(1e-10)
+                    p = self._levelled(p, own_level if extra == 0 else own_level[torch.isin(mixed, keep)])
                 power[keep] += gain * p
                 targets[keep] = torch.maximum(targets[keep], t)
         if a.bleed_probability > 0 and len(self.singles):
@@ -607,7 +613,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("steps", "batch_size", "learning_rate", "minutes", "train_examples", "val_examples"):
         if getattr(a, name) is not None and getattr(a, name) <= 0:
             p.error(f"--{name.replace('_', '-')} must be positive")
-    for name in ("mix_probability", "bleed_probability", "notch_probability"):
+    for name in AUGMENT_PROBABILITIES:
         if getattr(a, name) is not None and not 0 <= getattr(a, name) <= 1:
             p.error(f"--{name.replace('_', '-')} must lie between 0 and 1")
     if a.window is not None and a.window < task.front_end.hop:
@@ -622,13 +628,8 @@ def main(argv: list[str] | None = None) -> int:
                                channels=channels, temporal_dilations=dilations,
                                band_position=a.band_position or task.net.band_position,
                                bin_readout=a.bin_readout or task.net.bin_readout),
-                   augment=replace(task.augment,
-                                   mix_probability=task.augment.mix_probability if a.mix_probability is None
-                                   else a.mix_probability, mix_relative=a.mix_relative or task.augment.mix_relative,
-                                   bleed_probability=task.augment.bleed_probability if a.bleed_probability is None
-                                   else a.bleed_probability,
-                                   notch_probability=task.augment.notch_probability if a.notch_probability is None
-                                   else a.notch_probability),
+                   augment=replace(task.augment, mix_relative=a.mix_relative or task.augment.mix_relative,
+                                   **{k: getattr(a, k) for k in AUGMENT_PROBABILITIES if getattr(a, k) is not None}),
                    train_examples=task.train_examples if a.train_examples is None else a.train_examples,
                    val_examples=task.val_examples if a.val_examples is None else a.val_examples,
                    extra_examples=task.extra_examples if a.extra_examples is None else a.extra_examples,
