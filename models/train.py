@@ -51,7 +51,10 @@ class Augment:
     as real separated stems carry them: with `bleed_probability`, one other single stem lies
     `bleed_db` under the crop's mean power and its labels stay off (bleed is not the stem's
     instrument); with `notch_probability`, one to two runs of bands are cut by `notch_db` (the holes
-    a separator leaves where other sources were)."""
+    a separator leaves where other sources were). Sub-heavy bass: with `bass_lowpass_probability`,
+    crops whose only family is bass lose what lies above a cutoff of `bass_lowpass_hz`, falling by
+    `bass_lowpass_slope_db` per octave (to 60 dB at most), as a separated bass stem or a sine-like
+    sub bass keeps little above its lowest octaves."""
     gain_db: tuple[float, float] = (-12.0, 6.0)
     eq_probability: float = 0.5
     eq_db: float = 6.0
@@ -63,9 +66,14 @@ class Augment:
     notch_probability: float = 0.0
     notch_db: tuple[float, float] = (-30.0, -10.0)
     notch_width: tuple[float, float] = (0.02, 0.12)  # half-width, on the bands' -1..1 axis
+    bass_lowpass_probability: float = 0.0
+    bass_lowpass_hz: tuple[float, float] = (80.0, 300.0)  # drawn on a log scale
+    bass_lowpass_slope_db: tuple[float, float] = (12.0, 36.0)
 
 
-AUGMENT_PROBABILITIES = ("mix_probability", "bleed_probability", "notch_probability")  # each a --flag too
+AUGMENT_PROBABILITIES = ("mix_probability", "bleed_probability", "notch_probability",
+                         "bass_lowpass_probability")  # each a --flag too
+LOWPASS_MAX_DB = 60.0
 
 
 @dataclass(frozen=True)
@@ -332,6 +340,10 @@ class CropSampler:
         self.gen = torch.Generator(device=device).manual_seed(seed)
         self.frame_offsets = torch.arange(self.crop_out * self.stride, device=device)
         self.out_offsets = torch.arange(self.crop_out, device=device)
+        self.band_hz = torch.tensor(task.front_end.centres()[1:-1], dtype=torch.float32, device=device)
+        groups = _label_groups(task)
+        self.family_columns = torch.tensor([i for i, (_, g) in enumerate(groups) if g == "family"], device=device)
+        self.bass_family = [n for n, g in groups if g == "family"].index("bass") if len(self.family_columns) else None
 
     def _uniform(self, shape, lo: float, hi: float) -> torch.Tensor:
         return torch.rand(shape, generator=self.gen, device=self.device) * (hi - lo) + lo
@@ -373,6 +385,19 @@ class CropSampler:
             cut = torch.minimum(cut, torch.where(use & ((position - centre).abs() <= width), depth, 0.0))
         return cut
 
+    def _bass_lowpass(self, targets: torch.Tensor) -> torch.Tensor:
+        """(size, 1, bins) dB: a low-pass on some crops whose only family is bass, 0 elsewhere."""
+        a = self.augment
+        size = len(targets)
+        present = targets[:, :, self.family_columns].amax(dim=1) > 0
+        use = present[:, self.bass_family] & (present.sum(dim=1) == 1)
+        use &= torch.rand(size, generator=self.gen, device=self.device) < a.bass_lowpass_probability
+        lo, hi = np.log(a.bass_lowpass_hz)
+        cutoff = torch.exp(self._uniform((size, 1, 1), lo, hi))
+        slope = self._uniform((size, 1, 1), *a.bass_lowpass_slope_db)
+        octaves = torch.log2(self.band_hz / cutoff).clamp_min(0)
+        return torch.where(use[:, None, None], -(slope * octaves).clamp_max(LOWPASS_MAX_DB), 0.0)
+
     def batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(features (size, 1, frames, bins), targets (size, out frames, labels))."""
         a = self.augment
@@ -401,6 +426,8 @@ class CropSampler:
         position = torch.linspace(-1, 1, bins, device=self.device)[None, None, :]
         if a.notch_probability > 0:
             db = db + self._notches(size, position)
+        if a.bass_lowpass_probability > 0:
+            db = db + self._bass_lowpass(targets)
         tilt = self._uniform((size, 1, 1), -a.eq_db, a.eq_db) * position
         centre = self._uniform((size, 1, 1), -1, 1)
         width = self._uniform((size, 1, 1), 0.05, 0.3)
@@ -582,6 +609,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="share of crops with a faint other stem under them, labels unchanged (default: the task's)")
     p.add_argument("--notch-probability", type=float, default=None,
                    help="share of crops with runs of bands cut, as separation leaves them (default: the task's)")
+    p.add_argument("--bass-lowpass-probability", type=float, default=None,
+                   help="share of single bass crops low-passed to their lowest octaves, as separated or sub-heavy "
+                        "bass sounds (default: the task's)")
     p.add_argument("--minutes", type=float, default=None, help="stop early after this many minutes of training")
     p.add_argument("--train-examples", type=int, default=None, help="songs to train on (default: the task's)")
     p.add_argument("--val-examples", type=int, default=None,
@@ -616,6 +646,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in AUGMENT_PROBABILITIES:
         if getattr(a, name) is not None and not 0 <= getattr(a, name) <= 1:
             p.error(f"--{name.replace('_', '-')} must lie between 0 and 1")
+    if a.bass_lowpass_probability and "family" not in task.label_groups:
+        p.error(f"--bass-lowpass-probability needs family labels, which {task.name} has not")
     if a.window is not None and a.window < task.front_end.hop:
         p.error(f"--window must be at least the front-end hop ({task.front_end.hop} samples)")
     if a.bands is not None and a.bands < np.prod(task.net.bin_pools):

@@ -205,6 +205,32 @@ def test_notches_cut_one_or_two_runs_of_bands_and_nothing_else():
     assert runs.min() >= 1 and runs.max() <= 2 and (runs == 2).any()
 
 
+def test_the_bass_lowpass_cuts_single_bass_crops_above_their_cutoff_and_nothing_else():
+    names = [n for n, _ in T._label_groups(TASK)]
+    split = _flat_split([8.0, 8.0, 8.0])  # loud enough that a 60 dB cut stays well above the floor
+    split.targets[:] = 0
+    for row, labels in enumerate([("bass", "electric_bass"), ("piano", "acoustic_piano"), ("bass", "drums")]):
+        for label in labels:
+            split.targets[row, :, names.index(label)] = 1  # the first column of that name: the family's
+    plain = T.Augment(gain_db=(0, 0), eq_probability=0, mix_probability=0)
+    (xp, yp) = T.CropSampler(split, TASK, "cpu", 8, plain).batch(96)
+    (xl, yl) = T.CropSampler(split, TASK, "cpu", 8, replace(plain, bass_lowpass_probability=1.0)).batch(96)
+    assert torch.equal(yp, yl)
+    cut_db = ((xl - xp)[:, 0] * 10 / np.log(10)).numpy()  # (crops, frames, bins)
+    assert np.ptp(cut_db, axis=1).max() < 1e-3
+    cut_db = cut_db[:, 0]
+    only_bass = (yp[:, 0, names.index("bass")] > 0) & (yp[:, 0, names.index("drums")] == 0)
+    assert only_bass.any() and (~only_bass).any()
+    assert np.abs(cut_db[~only_bass.numpy()]).max() < 1e-3  # piano, and bass with drums, untouched
+    hz = TASK.front_end.centres()[1:-1]
+    bass = cut_db[only_bass.numpy()]
+    assert np.abs(bass[:, hz <= 80]).max() < 1e-3  # below the lowest cutoff: nothing cut
+    assert (np.diff(bass, axis=1) <= 1e-3).all()  # falling with frequency
+    top_octaves = np.log2(hz[-1] / 300)
+    assert (bass[:, -1] <= -min(12 * top_octaves, 60) + 1e-2).all() and (bass[:, -1] >= -60 - 1e-2).all()
+    assert np.ptp(bass[:, np.argmin(np.abs(hz - 400))]) > 5  # cutoffs and slopes drawn per crop
+
+
 def test_realdev_misses_are_tallied_by_the_song_each_excerpt_comes_from():
     from models.evaluate_real import by_song, song_of
 
