@@ -87,6 +87,12 @@ def by_song(rows: list[dict]) -> dict[str, list[int]]:
     return out
 
 
+def song_weighted_accuracy(rows: list[dict]) -> float:
+    """The mean over songs of the share of each song's clips named right: every song counts once,
+    however many excerpts it gives."""
+    return float(np.mean([ok / n for ok, n in by_song(rows).values()]))
+
+
 def evaluate(manifest_path: Path, folder: Path, truth: dict[str, str] | None = None) -> dict:
     manifest = json.loads(manifest_path.read_text())
     labels = manifest["labels"]
@@ -112,7 +118,8 @@ def evaluate(manifest_path: Path, folder: Path, truth: dict[str, str] | None = N
                            "confused_with": sorted({r["predicted"] for r in rs if r["predicted"] != fam}),
                            "by_song": by_song(rs)}
     correct = sum(v["correct"] for v in per_family.values())
-    return {"clips": len(rows), "clip_accuracy": correct / len(rows), "per_family": per_family, "rows": rows}
+    return {"clips": len(rows), "clip_accuracy": correct / len(rows), "songs": len(by_song(rows)),
+            "song_weighted_accuracy": song_weighted_accuracy(rows), "per_family": per_family, "rows": rows}
 
 
 def main(argv=None) -> int:
@@ -138,7 +145,9 @@ def main(argv=None) -> int:
         json.dump({k: v for k, v in result.items() if k != "rows"}, sys.stdout, indent=1)
         print()
         return 0
-    print(f"{a.folder}: {result['clips']} clips, clip accuracy {result['clip_accuracy']:.3f}")
+    print(f"{a.folder}: {result['clips']} clips, clip accuracy {result['clip_accuracy']:.3f}"
+          + (f"; {result['songs']} songs, song-weighted accuracy {result['song_weighted_accuracy']:.3f}"
+             if result["songs"] < result["clips"] else ""))
     for fam, v in result["per_family"].items():
         print(f"  {fam:<8} {v['correct']}/{v['clips']} clips, frame recall {v['frame_recall']:.2f}, "
               f"mean activation {v['mean_activation']:.2f}"

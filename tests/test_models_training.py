@@ -232,7 +232,7 @@ def test_the_bass_lowpass_cuts_single_bass_crops_above_their_cutoff_and_nothing_
 
 
 def test_realdev_misses_are_tallied_by_the_song_each_excerpt_comes_from():
-    from models.evaluate_real import by_song, song_of
+    from models.evaluate_real import by_song, song_of, song_weighted_accuracy
 
     assert song_of("Tours_-_Enthusiast_3__bass.mp3") == "Tours_-_Enthusiast"
     assert song_of("117800_low_12__drums.mp3") == "117800_low"
@@ -241,3 +241,4 @@ def test_realdev_misses_are_tallied_by_the_song_each_excerpt_comes_from():
             {"file": "a_1__bass.mp3", "family": "bass", "predicted": "bass"},
             {"file": "b_1__bass.mp3", "family": "bass", "predicted": "bass"}]
     assert by_song(rows) == {"a": [1, 1], "b": [1, 2]}
+    assert song_weighted_accuracy(rows) == pytest.approx(0.75)  # (1/1 + 1/2) / 2, where clips give 2/3
