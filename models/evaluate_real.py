@@ -118,7 +118,7 @@ def evaluate(manifest_path: Path, folder: Path, truth: dict[str, str] | None = N
                            "confused_with": sorted({r["predicted"] for r in rs if r["predicted"] != fam}),
                            "by_song": by_song(rs)}
     correct = sum(v["correct"] for v in per_family.values())
-    return {"clips": len(rows), "clip_accuracy": correct / len(rows), "songs": len(by_song(rows)),
+    return {"clips": len(rows), "clip_accuracy": correct / len(rows), "songs": len({song_of(r["file"]) for r in rows}),
             "song_weighted_accuracy": song_weighted_accuracy(rows), "per_family": per_family, "rows": rows}
 
 

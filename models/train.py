@@ -53,8 +53,9 @@ class Augment:
     instrument); with `notch_probability`, one to two runs of bands are cut by `notch_db` (the holes
     a separator leaves where other sources were). Sub-heavy bass: with `bass_lowpass_probability`,
     crops whose only family is bass lose what lies above a cutoff of `bass_lowpass_hz`, falling by
-    `bass_lowpass_slope_db` per octave (to 60 dB at most), as a separated bass stem or a sine-like
-    sub bass keeps little above its lowest octaves."""
+    `bass_lowpass_slope_db` per octave (to `bass_lowpass_max_db` at most), as a separated bass stem
+    or a sine-like sub bass keeps little above its lowest octaves; whatever bleed lies under the
+    crop is cut with it, as a separator would."""
     gain_db: tuple[float, float] = (-12.0, 6.0)
     eq_probability: float = 0.5
     eq_db: float = 6.0
@@ -69,11 +70,11 @@ class Augment:
     bass_lowpass_probability: float = 0.0
     bass_lowpass_hz: tuple[float, float] = (80.0, 300.0)  # drawn on a log scale
     bass_lowpass_slope_db: tuple[float, float] = (12.0, 36.0)
+    bass_lowpass_max_db: float = 60.0
 
 
 AUGMENT_PROBABILITIES = ("mix_probability", "bleed_probability", "notch_probability",
                          "bass_lowpass_probability")  # each a --flag too
-LOWPASS_MAX_DB = 60.0
 
 
 @dataclass(frozen=True)
@@ -342,8 +343,12 @@ class CropSampler:
         self.out_offsets = torch.arange(self.crop_out, device=device)
         self.band_hz = torch.tensor(task.front_end.centres()[1:-1], dtype=torch.float32, device=device)
         groups = _label_groups(task)
-        self.family_columns = torch.tensor([i for i, (_, g) in enumerate(groups) if g == "family"], device=device)
-        self.bass_family = [n for n, g in groups if g == "family"].index("bass") if len(self.family_columns) else None
+        families = [n for n, g in groups if g == "family"]
+        if augment.bass_lowpass_probability > 0 and "bass" not in families:
+            raise ValueError(f"the bass low-pass needs a bass family label, which {task.name} has not")
+        self.family_columns = torch.tensor([i for i, (_, g) in enumerate(groups) if g == "family"], dtype=torch.long,
+                                           device=device)
+        self.bass_family = families.index("bass") if "bass" in families else None
 
     def _uniform(self, shape, lo: float, hi: float) -> torch.Tensor:
         return torch.rand(shape, generator=self.gen, device=self.device) * (hi - lo) + lo
@@ -396,7 +401,7 @@ class CropSampler:
         cutoff = torch.exp(self._uniform((size, 1, 1), lo, hi))
         slope = self._uniform((size, 1, 1), *a.bass_lowpass_slope_db)
         octaves = torch.log2(self.band_hz / cutoff).clamp_min(0)
-        return torch.where(use[:, None, None], -(slope * octaves).clamp_max(LOWPASS_MAX_DB), 0.0)
+        return torch.where(use[:, None, None], -(slope * octaves).clamp_max(a.bass_lowpass_max_db), 0.0)
 
     def batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(features (size, 1, frames, bins), targets (size, out frames, labels))."""
@@ -610,8 +615,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--notch-probability", type=float, default=None,
                    help="share of crops with runs of bands cut, as separation leaves them (default: the task's)")
     p.add_argument("--bass-lowpass-probability", type=float, default=None,
-                   help="share of single bass crops low-passed to their lowest octaves, as separated or sub-heavy "
-                        "bass sounds (default: the task's)")
+                   help="share of crops whose only family is bass low-passed to their lowest octaves, as separated "
+                        "or sub-heavy bass sounds (default: the task's)")
     p.add_argument("--minutes", type=float, default=None, help="stop early after this many minutes of training")
     p.add_argument("--train-examples", type=int, default=None, help="songs to train on (default: the task's)")
     p.add_argument("--val-examples", type=int, default=None,
