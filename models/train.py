@@ -343,11 +343,11 @@ class CropSampler:
         self.out_offsets = torch.arange(self.crop_out, device=device)
         self.band_hz = torch.tensor(task.front_end.centres()[1:-1], dtype=torch.float32, device=device)
         groups = _label_groups(task)
-        families = [n for n, g in groups if g == "family"]
+        columns = [i for i, (_, g) in enumerate(groups) if g == "family"]
+        families = [groups[i][0] for i in columns]
         if augment.bass_lowpass_probability > 0 and "bass" not in families:
             raise ValueError(f"the bass low-pass needs a bass family label, which {task.name} has not")
-        self.family_columns = torch.tensor([i for i, (_, g) in enumerate(groups) if g == "family"], dtype=torch.long,
-                                           device=device)
+        self.family_columns = torch.tensor(columns, dtype=torch.long, device=device)
         self.bass_family = families.index("bass") if "bass" in families else None
 
     def _uniform(self, shape, lo: float, hi: float) -> torch.Tensor:
